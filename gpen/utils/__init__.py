@@ -1,0 +1,1 @@
+"""Small helpers shared by every layer: config validation, pretrained-weight lookup, image I/O."""
