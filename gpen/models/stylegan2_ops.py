@@ -1,0 +1,211 @@
+"""StyleGAN2 building blocks in plain PyTorch ops (Karras et al. 2020, used by GFP-GAN §3.2 and §3.4).
+
+The original GFPGANv1 and the StyleGAN2 / facial-component discriminators are built from:
+
+- equalised learning rate: weights are stored N(0, 1) and scaled by 1/sqrt(fan_in) at run time
+  (`EqualConv2d`, `EqualLinear`), so the official checkpoints load unchanged;
+- bias + LeakyReLU(0.2) scaled by sqrt(2) (`FusedLeakyReLU`), here as two ordinary ops instead of a CUDA
+  extension — autograd and torch.compile handle them, and the math is identical;
+- FIR resampling with the (1, 3, 3, 1) blur kernel (`upfirdn2d`), here as a depthwise `conv2d`
+  (one filter per channel, `groups=C`) instead of the reference implementations' reshape of every
+  channel into the batch dimension; that keeps channels_last layouts and is faster on CPU.
+
+Module and parameter names follow the official StyleGAN2 / GFP-GAN code so released state dicts load
+strictly (e.g. `conv_body.1.conv2.1.weight`, `final_linear.0.bias`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+SQRT2 = math.sqrt(2.0)
+
+
+def make_resample_kernel(taps: Sequence[float]) -> torch.Tensor:
+    """2-D FIR kernel, the outer product of the 1-D `taps`, normalised to sum 1.  # (K, K)"""
+    k = torch.as_tensor(taps, dtype=torch.float32)
+    if k.ndim == 1:
+        k = k[None, :] * k[:, None]
+    return k / k.sum()
+
+
+def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
+              pad: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """Upsample by zero insertion, pad, convolve with `kernel` (true convolution), keep every `down`-th.
+
+    x: (B, C, H, W); kernel: (Kh, Kw); pad: (before, after), applied to both axes (negative crops).
+    Returns (B, C, (H·up + pad0 + pad1 - Kh) // down + 1, (W·up + pad0 + pad1 - Kw) // down + 1).
+    """
+    b, c, h, w = x.shape
+    if up > 1:  # (B, C, H, 1, W, 1) -> pad the singleton axes -> (B, C, H·up, W·up)
+        x = F.pad(x.reshape(b, c, h, 1, w, 1), (0, up - 1, 0, 0, 0, up - 1)).reshape(b, c, h * up, w * up)
+    if pad != (0, 0):
+        x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]))  # negative values crop
+    kh, kw = kernel.shape
+    # conv2d is a correlation: flip the kernel for a true convolution (matters for asymmetric kernels)
+    weight = kernel.flip((0, 1)).to(dtype=x.dtype, device=x.device).expand(c, 1, kh, kw)
+    return F.conv2d(x, weight, stride=down, groups=c)
+
+
+def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor | None, negative_slope: float = 0.2,
+                     scale: float = SQRT2) -> torch.Tensor:
+    """LeakyReLU(x + bias) · scale, the bias broadcast over the channel axis (dim 1)."""
+    if bias is not None:
+        x = x + bias.view(1, -1, *([1] * (x.ndim - 2)))
+    return F.leaky_relu(x, negative_slope) * scale
+
+
+class FusedLeakyReLU(nn.Module):
+    """Per-channel bias then LeakyReLU(0.2)·sqrt(2); the bias lives here (official key `<name>.bias`)."""
+
+    def __init__(self, channels: int, negative_slope: float = 0.2, scale: float = SQRT2):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.negative_slope = negative_slope
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fused_leaky_relu(x, self.bias, self.negative_slope, self.scale)
+
+
+class ScaledLeakyReLU(nn.Module):
+    """LeakyReLU(0.2)·sqrt(2) without a bias (keeps the activation variance of the equalised layers)."""
+
+    def __init__(self, negative_slope: float = 0.2):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(x, self.negative_slope) * SQRT2
+
+
+class EqualConv2d(nn.Module):
+    """Conv2d with equalised learning rate: weight ~ N(0, 1), scaled by 1/sqrt(in·k²) at run time."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, bias: bool = True, bias_init_val: float = 0.0):
+        super().__init__()
+        self.stride, self.padding = stride, padding
+        self.scale = 1.0 / math.sqrt(in_channels * kernel_size**2)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.full((out_channels,), float(bias_init_val))) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.scale, self.bias, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self) -> str:
+        o, i, k, _ = self.weight.shape
+        return f"{i}, {o}, kernel_size={k}, stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
+
+
+class EqualLinear(nn.Module):
+    """Linear with equalised learning rate and a learning-rate multiplier `lr_mul` (mapping MLP: 0.01).
+
+    `activate=True` applies the fused bias + LeakyReLU·sqrt(2) after the matmul.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, bias_init_val: float = 0.0,
+                 lr_mul: float = 1.0, activate: bool = False):
+        super().__init__()
+        self.lr_mul, self.activate = lr_mul, activate
+        self.scale = lr_mul / math.sqrt(in_features)
+        self.weight = nn.Parameter(torch.randn(out_features, in_features).div_(lr_mul))
+        self.bias = nn.Parameter(torch.full((out_features,), float(bias_init_val))) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = None if self.bias is None else self.bias * self.lr_mul
+        if self.activate:
+            return fused_leaky_relu(F.linear(x, self.weight * self.scale), bias)
+        return F.linear(x, self.weight * self.scale, bias)
+
+    def extra_repr(self) -> str:
+        o, i = self.weight.shape
+        return f"{i}, {o}, lr_mul={self.lr_mul}, activate={self.activate}"
+
+
+class UpFirDnUpsample(nn.Module):
+    """×`factor` upsampling with the FIR kernel (the skip path of StyleGAN2's toRGB)."""
+
+    def __init__(self, resample_kernel: Sequence[int], factor: int = 2):
+        super().__init__()
+        self.register_buffer("kernel", make_resample_kernel(resample_kernel) * factor**2, persistent=False)
+        self.factor = factor
+        p = self.kernel.shape[0] - factor
+        self.pad = ((p + 1) // 2 + factor - 1, p // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad)  # (B, C, H·f, W·f)
+
+
+class UpFirDnSmooth(nn.Module):
+    """FIR blur that accompanies a strided conv (before it, `down`) or a transposed conv (after it, `up`).
+
+    The padding makes the blur + conv pair shape-exact: a k×k stride-2 conv after it halves H and W,
+    a k×k stride-2 transposed conv before it doubles them.
+    """
+
+    def __init__(self, resample_kernel: Sequence[int], up: int = 1, down: int = 1, kernel_size: int = 1):
+        super().__init__()
+        if (up > 1) == (down > 1):
+            raise ValueError(f"UpFirDnSmooth needs exactly one of up={up} or down={down} to be > 1")
+        kernel = make_resample_kernel(resample_kernel)
+        if up > 1:
+            kernel = kernel * up**2
+            p = (kernel.shape[0] - up) - (kernel_size - 1)
+            self.pad = ((p + 1) // 2 + up - 1, p // 2 + 1)
+        else:
+            p = (kernel.shape[0] - down) + (kernel_size - 1)
+            self.pad = ((p + 1) // 2, p // 2)
+        self.register_buffer("kernel", kernel, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return upfirdn2d(x, self.kernel, pad=self.pad)
+
+
+class ConvLayer(nn.Sequential):
+    """[blur] → equalised conv (stride 2 if `downsample`) → [bias + LeakyReLU·sqrt(2)].
+
+    Sequential indices match the official keys: without downsampling `0` is the conv and `1` the
+    activation; with it `0` is the blur (no parameters), `1` the conv, `2` the activation.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, downsample: bool = False,
+                 resample_kernel: Sequence[int] = (1, 3, 3, 1), bias: bool = True, activate: bool = True):
+        layers: list[nn.Module] = []
+        if downsample:
+            layers.append(UpFirDnSmooth(resample_kernel, down=2, kernel_size=kernel_size))
+            stride, padding = 2, 0
+        else:
+            stride, padding = 1, kernel_size // 2
+        # with an activation the bias sits in FusedLeakyReLU, so the conv itself has none
+        layers.append(EqualConv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                                  bias=bias and not activate))
+        if activate:
+            layers.append(FusedLeakyReLU(out_channels) if bias else ScaledLeakyReLU(0.2))
+        super().__init__(*layers)
+
+
+class ResBlock(nn.Module):
+    """Residual ×½ downsampling block of the StyleGAN2 discriminator (also the GFPGANv1 U-Net encoder)."""
+
+    def __init__(self, in_channels: int, out_channels: int, resample_kernel: Sequence[int] = (1, 3, 3, 1)):
+        super().__init__()
+        self.conv1 = ConvLayer(in_channels, in_channels, 3)
+        self.conv2 = ConvLayer(in_channels, out_channels, 3, downsample=True, resample_kernel=resample_kernel)
+        self.skip = ConvLayer(in_channels, out_channels, 1, downsample=True, resample_kernel=resample_kernel,
+                              bias=False, activate=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/2, W/2)
+        return (self.conv2(self.conv1(x)) + self.skip(x)) / SQRT2
+
+
+def stylegan2_channels(channel_multiplier: float, narrow: float) -> dict[int, int]:
+    """Feature width per resolution of StyleGAN2 (DESIGN §2): 512 up to 32 px, then halving."""
+    base = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * channel_multiplier, 128: 128 * channel_multiplier,
+            256: 64 * channel_multiplier, 512: 32 * channel_multiplier, 1024: 16 * channel_multiplier}
+    return {res: int(width * narrow) for res, width in base.items()}
