@@ -1,0 +1,206 @@
+"""Original StyleGAN2 generator (Karras et al. 2020), the generative facial prior of GFPGANv1 (§3.2).
+
+Mapping MLP (8 equalised linear layers, lr_mul 0.01) -> W / W+; synthesis from a learned 4×4 constant
+through modulated 3×3 convs with weight demodulation, per-pixel noise injection, and a toRGB output at
+every resolution summed through FIR-upsampled skips. Upsampling convs are transposed stride-2 convs
+followed by the (1, 3, 3, 1) blur, as in the official implementation, so `StyleGAN2_512_Cmul1_FFHQ_B12G4_
+scratch_800k.pth` (`params_ema`) loads strictly and reproduces the reference outputs.
+
+`synthesize(latent, noises, modulate)` exposes the synthesis network with an optional hook applied after
+the first conv of every resolution 8…out_size; GFPGANv1 injects its spatial feature transform there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from gpen.models.stylegan2_ops import EqualLinear, FusedLeakyReLU, UpFirDnSmooth, UpFirDnUpsample, stylegan2_channels
+from gpen.utils.validation import check_choice, check_range
+
+RESOLUTIONS = (8, 16, 32, 64, 128, 256, 512, 1024)
+# hook(level, features) -> features, called after the first conv of resolution 2**(level + 3)
+FeatureHook = Callable[[int, torch.Tensor], torch.Tensor]
+
+
+class NormStyleCode(nn.Module):
+    """Pixel norm of the input code: x / sqrt(mean(x², dim=1) + 1e-8)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+class ModulatedConv2d(nn.Module):
+    """Conv whose weight is scaled per sample by the style (and demodulated to unit output variance).
+
+    The batch is folded into conv groups so every sample gets its own weight in one conv call.
+    `upsample=True`: stride-2 transposed conv then FIR blur (×2 output size).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, num_style_feat: int,
+                 demodulate: bool = True, upsample: bool = False, resample_kernel: Sequence[int] = (1, 3, 3, 1),
+                 eps: float = 1e-8):
+        super().__init__()
+        self.out_channels, self.kernel_size = out_channels, kernel_size
+        self.demodulate, self.upsample, self.eps = demodulate, upsample, eps
+        self.smooth = UpFirDnSmooth(resample_kernel, up=2, kernel_size=kernel_size) if upsample else None
+        self.scale = 1.0 / math.sqrt(in_channels * kernel_size**2)
+        self.modulation = EqualLinear(num_style_feat, in_channels, bias_init_val=1.0)
+        self.weight = nn.Parameter(torch.randn(1, out_channels, in_channels, kernel_size, kernel_size))
+        self.padding = kernel_size // 2
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape  # style: (B, num_style_feat)
+        style = self.modulation(style).view(b, 1, c, 1, 1)
+        weight = self.scale * self.weight * style  # (B, Cout, Cin, k, k)
+        if self.demodulate:
+            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + self.eps)
+        k, o = self.kernel_size, self.out_channels
+        x = x.reshape(1, b * c, h, w)
+        if self.upsample:  # conv_transpose2d weight layout: (Cin·B, Cout, k, k)
+            weight = weight.transpose(1, 2).reshape(b * c, o, k, k)
+            out = F.conv_transpose2d(x, weight, stride=2, groups=b)  # (1, B·Cout, 2H+1, 2W+1)
+            return self.smooth(out.view(b, o, *out.shape[2:]))  # (B, Cout, 2H, 2W)
+        out = F.conv2d(x, weight.reshape(b * o, c, k, k), padding=self.padding, groups=b)
+        return out.view(b, o, h, w)
+
+
+class StyleConv(nn.Module):
+    """Modulated conv + noise injection (learned strength `weight`) + bias + LeakyReLU·sqrt(2)."""
+
+    def __init__(self, in_channels: int, out_channels: int, num_style_feat: int, upsample: bool = False,
+                 resample_kernel: Sequence[int] = (1, 3, 3, 1)):
+        super().__init__()
+        self.modulated_conv = ModulatedConv2d(in_channels, out_channels, 3, num_style_feat, upsample=upsample,
+                                              resample_kernel=resample_kernel)
+        self.weight = nn.Parameter(torch.zeros(1))  # noise strength
+        self.activate = FusedLeakyReLU(out_channels)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.modulated_conv(x, style)
+        if noise is None:  # fresh per-pixel noise, shared across channels
+            noise = out.new_empty(out.shape[0], 1, *out.shape[2:]).normal_()
+        return self.activate(out + self.weight * noise)
+
+
+class ToRGB(nn.Module):
+    """1×1 modulated conv (no demodulation) to RGB, plus the FIR-upsampled RGB of the previous level."""
+
+    def __init__(self, in_channels: int, num_style_feat: int, upsample: bool = True,
+                 resample_kernel: Sequence[int] = (1, 3, 3, 1)):
+        super().__init__()
+        self.upsample = UpFirDnUpsample(resample_kernel, factor=2) if upsample else None
+        self.modulated_conv = ModulatedConv2d(in_channels, 3, 1, num_style_feat, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.modulated_conv(x, style) + self.bias
+        if skip is not None:
+            out = out + (self.upsample(skip) if self.upsample is not None else skip)
+        return out  # (B, 3, H, W)
+
+
+class ConstantInput(nn.Module):
+    def __init__(self, channels: int, size: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(1, channels, size, size))
+
+    def forward(self, batch: int) -> torch.Tensor:
+        return self.weight.repeat(batch, 1, 1, 1)  # (B, C, 4, 4)
+
+
+class StyleGAN2Generator(nn.Module):
+    """StyleGAN2 generator: z (B, F) or W / W+ codes -> (B, 3, out_size, out_size) image in about [-1, 1]."""
+
+    def __init__(self, out_size: int, num_style_feat: int = 512, num_mlp: int = 8, channel_multiplier: float = 2,
+                 resample_kernel: Sequence[int] = (1, 3, 3, 1), lr_mlp: float = 0.01, narrow: float = 1):
+        super().__init__()
+        check_choice("out_size", out_size, RESOLUTIONS)
+        check_range("channel_multiplier", channel_multiplier, 0.0625, 8)
+        check_range("narrow", narrow, 0.0, 8)
+        self.num_style_feat = num_style_feat
+        self.style_mlp = nn.Sequential(NormStyleCode(), *[
+            EqualLinear(num_style_feat, num_style_feat, lr_mul=lr_mlp, activate=True) for _ in range(num_mlp)])
+        self.channels = ch = stylegan2_channels(channel_multiplier, narrow)
+        self.log_size = int(math.log2(out_size))
+        self.num_layers = (self.log_size - 2) * 2 + 1  # styled convs = noise inputs
+        self.num_latent = self.log_size * 2 - 2  # W+ entries: convs + toRGBs, sharing one per pair
+
+        self.constant_input = ConstantInput(ch[4], 4)
+        self.style_conv1 = StyleConv(ch[4], ch[4], num_style_feat, resample_kernel=resample_kernel)
+        self.to_rgb1 = ToRGB(ch[4], num_style_feat, upsample=False, resample_kernel=resample_kernel)
+        self.style_convs, self.to_rgbs = nn.ModuleList(), nn.ModuleList()
+        self.noises = nn.Module()  # fixed noise maps, used when noise is not randomised (eval)
+        for layer in range(self.num_layers):
+            res = 2 ** ((layer + 5) // 2)  # 4, 8, 8, 16, 16, ...
+            self.noises.register_buffer(f"noise{layer}", torch.randn(1, 1, res, res))
+        in_channels = ch[4]
+        for log_res in range(3, self.log_size + 1):
+            out_channels = ch[2**log_res]
+            self.style_convs.append(StyleConv(in_channels, out_channels, num_style_feat, upsample=True,
+                                              resample_kernel=resample_kernel))
+            self.style_convs.append(StyleConv(out_channels, out_channels, num_style_feat,
+                                              resample_kernel=resample_kernel))
+            self.to_rgbs.append(ToRGB(out_channels, num_style_feat, resample_kernel=resample_kernel))
+            in_channels = out_channels
+
+    def stored_noises(self) -> list[torch.Tensor]:
+        return [getattr(self.noises, f"noise{i}") for i in range(self.num_layers)]
+
+    def resolve_noises(self, randomize_noise: bool | None) -> list[torch.Tensor | None]:
+        """None = fresh noise when training, the stored maps in eval mode (official randomize_noise=False)."""
+        randomize = self.training if randomize_noise is None else randomize_noise
+        return [None] * self.num_layers if randomize else self.stored_noises()
+
+    @torch.no_grad()
+    def mean_latent(self, num_samples: int = 4096) -> torch.Tensor:
+        """Average W of `num_samples` random z, (1, F); the truncation centre and an inversion start."""
+        z = torch.randn(num_samples, self.num_style_feat, device=self.constant_input.weight.device)
+        return self.style_mlp(z).mean(0, keepdim=True)
+
+    def styles_to_wplus(self, styles: Sequence[torch.Tensor], input_is_latent: bool, truncation: float = 1.0,
+                        truncation_latent: torch.Tensor | None = None, inject_index: int | None = None) -> torch.Tensor:
+        """One or two codes (z, or w when input_is_latent; (B, F) or W+ (B, L, F)) -> W+ (B, L, F)."""
+        if not input_is_latent:
+            styles = [self.style_mlp(s) for s in styles]
+        if truncation < 1:
+            styles = [truncation_latent + truncation * (s - truncation_latent) for s in styles]
+        if len(styles) == 1:
+            s = styles[0]
+            return s if s.ndim == 3 else s.unsqueeze(1).repeat(1, self.num_latent, 1)
+        if len(styles) != 2:
+            raise ValueError(f"StyleGAN2Generator takes 1 or 2 style codes (style mixing), got {len(styles)}")
+        if inject_index is None:  # style mixing: crossover point drawn like the official code
+            inject_index = int(torch.randint(1, self.num_latent, ()).item())
+        first = styles[0].unsqueeze(1).repeat(1, inject_index, 1)
+        second = styles[1].unsqueeze(1).repeat(1, self.num_latent - inject_index, 1)
+        return torch.cat([first, second], dim=1)
+
+    def synthesize(self, latent: torch.Tensor, noises: Sequence[torch.Tensor | None],
+                   modulate: FeatureHook | None = None) -> torch.Tensor:
+        """W+ (B, num_latent, F) -> image (B, 3, S, S); `modulate` edits features after each level's 1st conv."""
+        out = self.style_conv1(self.constant_input(latent.shape[0]), latent[:, 0], noise=noises[0])  # (B, C, 4, 4)
+        skip = self.to_rgb1(out, latent[:, 1])
+        for level, to_rgb in enumerate(self.to_rgbs):
+            i = 2 * level + 1  # latent and noise index of this level's first conv
+            out = self.style_convs[2 * level](out, latent[:, i], noise=noises[i])  # (B, C, 2H, 2W)
+            if modulate is not None:
+                out = modulate(level, out)
+            out = self.style_convs[2 * level + 1](out, latent[:, i + 1], noise=noises[i + 1])
+            skip = to_rgb(out, latent[:, i + 2], skip)
+        return skip
+
+    def forward(self, styles: Sequence[torch.Tensor], input_is_latent: bool = False,
+                noise: Sequence[torch.Tensor] | None = None, randomize_noise: bool | None = None,
+                truncation: float = 1.0, truncation_latent: torch.Tensor | None = None,
+                inject_index: int | None = None, return_latents: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Official call signature: returns (image, W+ latent if return_latents else None)."""
+        latent = self.styles_to_wplus(styles, input_is_latent, truncation, truncation_latent, inject_index)
+        noises = list(noise) if noise is not None else self.resolve_noises(randomize_noise)
+        image = self.synthesize(latent, noises)
+        return image, (latent if return_latents else None)
