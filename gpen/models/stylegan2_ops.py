@@ -119,9 +119,8 @@ class EqualLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = None if self.bias is None else self.bias * self.lr_mul
-        if self.activate:
-            return fused_leaky_relu(F.linear(x, self.weight * self.scale), bias)
-        return F.linear(x, self.weight * self.scale, bias)
+        out = F.linear(x, self.weight * self.scale, bias)  # bias on the last axis, for (B, F) and (B, L, F)
+        return F.leaky_relu(out, 0.2) * SQRT2 if self.activate else out
 
     def extra_repr(self) -> str:
         o, i = self.weight.shape
@@ -209,3 +208,15 @@ def stylegan2_channels(channel_multiplier: float, narrow: float) -> dict[int, in
     base = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * channel_multiplier, 128: 128 * channel_multiplier,
             256: 64 * channel_multiplier, 512: 32 * channel_multiplier, 1024: 16 * channel_multiplier}
     return {res: int(width * narrow) for res, width in base.items()}
+
+
+def to_channels_last(module: nn.Module) -> nn.Module:
+    """Convert every 4-D parameter and buffer to channels_last, in place; returns `module`.
+
+    `module.to(memory_format=torch.channels_last)` refuses StyleGAN2 networks because the modulated
+    convs keep a 5-D weight (1, Cout, Cin, k, k); those are left as they are.
+    """
+    for tensor in [*module.parameters(), *module.buffers()]:
+        if tensor.ndim == 4:
+            tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+    return module

@@ -28,10 +28,14 @@ FeatureHook = Callable[[int, torch.Tensor], torch.Tensor]
 
 
 class NormStyleCode(nn.Module):
-    """Pixel norm of the input code: x / sqrt(mean(x², dim=1) + 1e-8)."""
+    """Pixel norm of the input code over its features: x / sqrt(mean(x², dim=-1) + 1e-8).
+
+    The official code normalises dim 1, the same for (B, F) codes; for per-layer codes (B, L, F) the
+    feature axis is the meaningful one (the official path crashes there anyway).
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+        return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + 1e-8)
 
 
 class ModulatedConv2d(nn.Module):
