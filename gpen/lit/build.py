@@ -1,0 +1,61 @@
+"""Config -> objects for training: the one place that turns the composed Hydra config into the generator,
+loss terms, optimisers, LightningModule, callbacks, loggers and Trainer. Shared by train.py and the tests
+so both exercise exactly the same wiring.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from gpen.lit.checkpointing import AtomicCheckpointIO
+from gpen.lit.module import GFPGANModule
+from gpen.losses.base import LossTerm
+from gpen.losses.pixel import RegionWeightMap
+
+
+def build_loss_terms(loss_cfg: DictConfig) -> dict[str, LossTerm]:
+    """Instantiate every term of `loss.terms` whose weight is not 0 (weight 0: the term and its network
+    are never built). Region weights are validated even when no per-pixel term uses them."""
+    RegionWeightMap(OmegaConf.to_container(loss_cfg.region_weights, resolve=True))
+    return {name: instantiate(term, name=name) for name, term in loss_cfg.terms.items() if term.weight != 0}
+
+
+def generator_spec(model_cfg: DictConfig) -> dict[str, Any]:
+    """The {"arch", "kwargs"} record stored in checkpoints so inference can rebuild the generator."""
+    kwargs = OmegaConf.to_container(model_cfg.generator, resolve=True)
+    kwargs.pop("_target_")
+    return {"arch": model_cfg.arch, "kwargs": kwargs}
+
+
+def build_module(cfg: DictConfig) -> GFPGANModule:
+    optim = instantiate(cfg.optim)
+    return GFPGANModule(
+        generator=instantiate(cfg.model.generator),
+        losses=build_loss_terms(cfg.loss),
+        generator_optimizer=optim.generator,
+        discriminator_optimizers=optim.discriminators,
+        scheduler=optim.get("scheduler"),
+        generator_spec=generator_spec(cfg.model),
+        ema_decay=cfg.model.ema_decay,
+        max_consecutive_nonfinite=cfg.model.max_consecutive_nonfinite,
+        validator=instantiate(cfg.model.validator) if cfg.model.get("validator") else None,
+    )
+
+
+def build_trainer(cfg: DictConfig) -> pl.Trainer:
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                       plugins=[AtomicCheckpointIO()])
+
+
+def build_training(cfg: DictConfig) -> tuple[GFPGANModule, pl.LightningDataModule, pl.Trainer]:
+    """Seed, then build module, datamodule and trainer (in that order, so initialisation is seeded)."""
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    module = build_module(cfg)
+    datamodule = instantiate(cfg.data)
+    return module, datamodule, build_trainer(cfg)

@@ -1,0 +1,55 @@
+"""Start-up loading of pretrained networks for training (DESIGN §7).
+
+`pretrained.generator` (fine-tune from an official or own GFP-GAN checkpoint), `pretrained.stylegan2_prior`
+(the StyleGAN2 face prior), `pretrained.vgg19` (perceptual loss) and `pretrained.arcface` (identity loss)
+are each a file name (looked up in experiments/pretrained_models/) or a path, or null for a random
+initialisation. A configured file that is missing stops the run before training with one
+`MissingWeightsError` naming the file and the key. Files are loaded only for the terms that exist (a
+term with weight 0 is never built, so its file is never needed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from gpen.lit.module import GFPGANModule
+from gpen.losses.identity import IdentityLoss
+from gpen.losses.perceptual import PerceptualLoss
+from gpen.models import loading
+from gpen.utils.pretrained import resolve_weights
+
+
+def _terms(module: GFPGANModule, kind: type) -> list:
+    return [t for t in module.losses.values() if isinstance(t, kind)]
+
+
+def load_generator_weights(module: GFPGANModule, path: str) -> None:
+    """Fine-tuning: load a whole generator checkpoint (EMA weights preferred) into `module.generator`."""
+    file = resolve_weights(path, what="GFP-GAN generator to fine-tune", config_key="pretrained.generator",
+                           disable_hint="pretrained.generator=null")
+    state = loading.unwrap_state_dict(loading.read_checkpoint(file), file)
+    loading.load_strict(module.generator, state, file,
+                        hint="Pick the model config of the file's architecture (model=gfpgan_v1 / gfpgan_clean).")
+
+
+def load_pretrained(module: GFPGANModule, cfg: Mapping[str, str | None]) -> list[str]:
+    """Load every configured file; return one note per network that stays randomly initialised."""
+    notes = []
+    if cfg.get("generator"):
+        load_generator_weights(module, cfg["generator"])
+    elif cfg.get("stylegan2_prior"):
+        loading.load_stylegan2_prior(module.generator, cfg["stylegan2_prior"], config_key="pretrained.stylegan2_prior")
+    else:
+        notes.append("generator: StyleGAN2 prior is randomly initialised (pretrained.stylegan2_prior is null)")
+    module.ema.reset(module.generator_ema, module.generator)
+    for term in _terms(module, PerceptualLoss):
+        if cfg.get("vgg19"):
+            loading.load_vgg19(term.extractor, cfg["vgg19"], config_key="pretrained.vgg19")
+        else:
+            notes.append(f"loss '{term.name}': VGG19 is randomly initialised (pretrained.vgg19 is null)")
+    for term in _terms(module, IdentityLoss):
+        if cfg.get("arcface"):
+            loading.load_arcface(term.arcface, cfg["arcface"], config_key="pretrained.arcface")
+        else:
+            notes.append(f"loss '{term.name}': ArcFace is randomly initialised (pretrained.arcface is null)")
+    return notes

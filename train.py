@@ -1,0 +1,57 @@
+"""Train a GFP-GAN (Wang et al., CVPR 2021) with Lightning and Hydra.
+
+    python train.py                                        # small model, synthetic faces, CPU, a few minutes
+    python train.py experiment=gfpgan_v1 data.root=PATH    # the paper recipe at 512 (DESIGN §3)
+    python train.py trainer.devices=4 trainer=ddp          # multi-GPU; trainer.num_nodes=M for multi-node
+    python train.py trainer.precision=bf16-mixed           # mixed precision
+    python train.py ckpt_path=last hydra.run.dir=outputs/train/<run>   # resume that run exactly
+
+Everything a run writes (checkpoints/, samples/, metrics.csv, .hydra/) lands in one run folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+from pytorch_lightning.utilities import rank_zero_info  # noqa: E402
+
+from gpen.lit.build import build_training  # noqa: E402
+from gpen.lit.pretrained import load_pretrained  # noqa: E402
+
+
+def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
+    """`last` means <run>/checkpoints/last.ckpt; a missing file is an error, never a silent fresh start."""
+    if ckpt_path is None:
+        return None
+    path = run_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    if not path.is_file():
+        hint = (" (ckpt_path=last looks in this run's folder: pass hydra.run.dir=<the run to resume>)"
+                if ckpt_path == "last" else "")
+        raise FileNotFoundError(f"ckpt_path: no checkpoint at {path}{hint}")
+    return str(path)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    run_dir = Path(cfg.paths.run_dir)
+    rank_zero_info(f"Run folder: {run_dir.resolve()}")
+    module, datamodule, trainer = build_training(cfg)
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, run_dir)
+    for note in load_pretrained(module, cfg.pretrained):  # missing files fail here, before any step
+        rank_zero_info(f"Random init: {note}")
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    rank_zero_info(f"Finished at iteration {trainer.global_step}. Run folder: {run_dir.resolve()}")
+    return {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> None:
+    train(cfg)
+
+
+if __name__ == "__main__":
+    main()
