@@ -1,0 +1,96 @@
+"""One evaluation API over every metric family (DESIGN §5).
+
+`evaluate_rows` scores each "row" (a method's restored images, or the degraded inputs for the
+"Input" row) with every metric, metric by metric, and fills a `ResultsTable`; after each metric the
+`on_update` callback gets the table so the caller can write partial results. A metric whose weights
+or reference statistics are missing is marked "unavailable: <reason>" and the others still run; a
+metric that fails for another reason is marked "failed: <error>" with the traceback in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from gpen.data.testsets import ImagePairs, collate_same_size
+from gpen.metrics.base import Metric
+from gpen.metrics.fid import MissingStatsError
+from gpen.metrics.report import UNAVAILABLE, ResultsTable
+from gpen.utils.pretrained import MissingWeightsError
+
+log = logging.getLogger(__name__)
+
+#: Errors that mean "this metric cannot run here" rather than "something is broken".
+UNAVAILABLE_ERRORS = (MissingWeightsError, MissingStatsError)
+
+
+@dataclass
+class MetricOutcome:
+    """What one metric gave on one row."""
+
+    value: float | None
+    count: int = 0
+    seconds: float = 0.0
+    details: dict = field(default_factory=dict)
+
+
+@torch.no_grad()
+def score_dataset(metric: Metric, dataset: ImagePairs, device: torch.device, batch_size: int = 8,
+                  num_workers: int = 0, progress: bool = True, label: str = "") -> MetricOutcome:
+    """Run an already set-up metric over a dataset, batched on `device`."""
+    metric.reset()
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_same_size)
+    start = time.perf_counter()
+    for batch in tqdm(loader, desc=f"{metric.name} {label}".strip(), disable=not progress, leave=False):
+        reference = batch.get("reference") if metric.needs_reference else None
+        metric.update(batch["image"].to(device), None if reference is None else reference.to(device))
+    value = metric.compute()
+    return MetricOutcome(value, metric.count(), time.perf_counter() - start, metric.details())
+
+
+def evaluate_rows(rows: Mapping[str, ImagePairs], metrics: Sequence[Metric], device: torch.device | str = "cpu",
+                  batch_size: int = 8, num_workers: int = 0, progress: bool = True,
+                  table: ResultsTable | None = None,
+                  on_update: Callable[[ResultsTable], None] | None = None) -> ResultsTable:
+    """Score every row with every metric into `table` (columns in metric order)."""
+    device = torch.device(device)
+    table = table or ResultsTable([m.name for m in metrics])
+    details = table.metadata.setdefault("metric_details", {})
+    for metric in metrics:
+        applicable = [r for r, data in rows.items() if not metric.needs_reference or data.reference_folder]
+        if not applicable:
+            continue
+        try:
+            metric.setup(device)
+        except UNAVAILABLE_ERRORS as error:
+            log.warning("%s unavailable: %s", metric.name, error)
+            for row in applicable:
+                table.set(row, metric.name, UNAVAILABLE + str(error))
+        else:
+            for row in applicable:
+                table.set(row, metric.name, _score_row(metric, rows[row], row, device, batch_size,
+                                                       num_workers, progress, details))
+        if on_update is not None:
+            on_update(table)
+    return table
+
+
+def _score_row(metric: Metric, dataset: ImagePairs, row: str, device: torch.device, batch_size: int,
+               num_workers: int, progress: bool, details: dict) -> float | str:
+    try:
+        outcome = score_dataset(metric, dataset, device, batch_size, num_workers, progress, row)
+    except UNAVAILABLE_ERRORS as error:
+        return UNAVAILABLE + str(error)
+    except Exception as error:  # one broken metric must not lose the others' results
+        log.exception("%s failed on %s", metric.name, row)
+        return f"failed: {type(error).__name__}: {error}"
+    details.setdefault(row, {})[metric.name] = {"images": outcome.count, "seconds": round(outcome.seconds, 3),
+                                                **outcome.details}
+    log.info("%s %s = %.4f (%d images, %.1f s)", row, metric.name, outcome.value, outcome.count, outcome.seconds)
+    return outcome.value

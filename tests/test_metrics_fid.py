@@ -1,0 +1,84 @@
+"""FID: Fréchet distance closed forms, the eigen-based matrix square root, statistics files, Inception."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from gpen.metrics.fid import (FID, MissingStatsError, as_feature_extractor, build_fid_inception,
+                              feature_statistics, frechet_distance, inception_features, load_fid_inception,
+                              load_stats, save_stats, trace_sqrt_product)
+from gpen.utils.pretrained import MissingWeightsError
+
+
+def _random_spd(dim, seed):
+    g = np.random.default_rng(seed)
+    a = g.standard_normal((dim, dim + 5))
+    return a @ a.T / dim
+
+
+def test_frechet_distance_of_a_feature_set_with_itself_is_zero():
+    feats = torch.randn(300, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    mu, sigma = feature_statistics(feats)
+    assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_frechet_distance_of_diagonal_gaussians_equals_closed_form():
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, -1.0, 2.5])
+    v1, v2 = np.array([1.0, 4.0, 0.25]), np.array([9.0, 1.0, 0.25])
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum(v1 + v2 - 2 * np.sqrt(v1 * v2))
+    assert frechet_distance(mu1, np.diag(v1), mu2, np.diag(v2)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_trace_sqrt_matches_scipy_sqrtm_for_non_commuting_covariances():
+    s1, s2 = _random_spd(48, 1), _random_spd(48, 2)
+    expected = np.trace(scipy.linalg.sqrtm(s1 @ s2)).real
+    ours = trace_sqrt_product(torch.from_numpy(s1), torch.from_numpy(s2)).item()
+    assert ours == pytest.approx(expected, rel=1e-9)
+
+
+def test_stats_file_round_trip_and_missing_file_message(tmp_path):
+    mu, sigma = torch.randn(8, dtype=torch.float64), torch.eye(8, dtype=torch.float64)
+    path = save_stats(tmp_path / "ffhq.npz", mu, sigma, num_images=12, source="/data/ffhq",
+                      inception_weights="pt_inception.pth")
+    stats = load_stats(path)
+    np.testing.assert_array_equal(stats["mu"], mu.numpy())
+    np.testing.assert_array_equal(stats["sigma"], sigma.numpy())
+    assert int(stats["num_images"]) == 12 and str(stats["source"]) == "/data/ffhq"
+    with pytest.raises(MissingStatsError, match="gpen-fid-stats --input"):
+        load_stats(tmp_path / "absent.npz")
+
+
+@pytest.mark.slow
+def test_fid_inception_graph_gives_pool_features_and_loads_its_own_state_dict(tmp_path, monkeypatch):
+    net = build_fid_inception()
+    assert net.fc.out_features == 1008  # the TF graph's classes, as in the pytorch-fid file
+    file = tmp_path / "inception.pth"
+    torch.save(net.state_dict(), file)
+    loaded = load_fid_inception(str(file))
+    for name, tensor in net.state_dict().items():
+        if not name.startswith("fc."):
+            assert torch.equal(loaded.state_dict()[name], tensor), name
+    feats = inception_features(loaded, torch.rand(1, 3, 32, 32))  # resized to 299 inside
+    assert feats.shape == (1, 2048) and feats.dtype == torch.float64
+    monkeypatch.setenv("GPEN_PRETRAINED_DIR", str(tmp_path / "empty"))
+    with pytest.raises(MissingWeightsError, match="metrics.fid.inception_path"):
+        load_fid_inception()
+
+
+def test_fid_metric_against_its_own_statistics_is_zero(tmp_path):
+    # A tiny stand-in feature network keeps this fast; the Inception graph is tested above.
+    net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten())  # (B, 48)
+    images = torch.rand(12, 3, 48, 48, generator=torch.Generator().manual_seed(1))
+    mu, sigma = feature_statistics(inception_features(net, images))
+    stats = save_stats(tmp_path / "s.npz", mu, sigma, num_images=12, source="x", inception_weights="random")
+    metric = FID(reference_stats=stats, network=net)
+    metric.setup("cpu")
+    metric.update(images[:5]), metric.update(images[5:])
+    assert metric.count() == 12
+    assert metric.compute() == pytest.approx(0.0, abs=1e-6)
+    metric.reset()
+    metric.update(torch.rand(12, 3, 48, 48))
+    assert metric.compute() > 0.0
+    with pytest.raises(MissingStatsError):
+        FID(reference_stats=None, network=net).setup("cpu")
