@@ -82,3 +82,24 @@ def test_fid_metric_against_its_own_statistics_is_zero(tmp_path):
     assert metric.compute() > 0.0
     with pytest.raises(MissingStatsError):
         FID(reference_stats=None, network=net).setup("cpu")
+
+
+def test_fid_stats_command_features_and_refusals(tmp_path, monkeypatch):
+    from gpen.cli.fid_stats import folder_features, main
+    from gpen.utils.image_io import write_image
+
+    hq = tmp_path / "ffhq"
+    for i in range(4):
+        write_image(hq / f"{i:05d}.png", np.random.default_rng(i).random((24, 24, 3)))
+    (hq / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
+    net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())  # tiny stand-in
+    feats, dataset = folder_features(hq, net, batch_size=3, device=torch.device("cpu"))
+    assert feats.shape == (4, 12) and dataset.skipped.unreadable == [str(hq / "bad.jpg")]
+
+    monkeypatch.setenv("GPEN_PRETRAINED_DIR", str(tmp_path / "no_weights"))
+    assert main(["--input", str(hq), "--output", str(tmp_path / "stats.npz")]) == 1  # no Inception weights
+    assert not (tmp_path / "stats.npz").exists()
+    assert main(["--input", str(hq), "--output", str(hq / "stats.npz")]) == 2  # never inside the input
+    (tmp_path / "old.npz").write_bytes(b"keep")
+    assert main(["--input", str(hq), "--output", str(tmp_path / "old.npz")]) == 2  # no silent overwrite
+    assert (tmp_path / "old.npz").read_bytes() == b"keep"

@@ -71,36 +71,35 @@ def ssim(restored: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return ssim_map.mean(dim=(1, 2, 3))
 
 
-class PSNR(PerImageMetric):
+class _PixelMetric(PerImageMetric):
+    """Shared rule of PSNR and SSIM: 8-bit rounding, optional mean/std matching, then `function`."""
+
+    lower_is_better = False
+
+    def __init__(self, match_mean_std: bool = False) -> None:
+        super().__init__()
+        self.match_mean_std = match_mean_std
+
+    @staticmethod
+    def function(restored: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def score(self, restored: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+        out, gt = quantize_8bit(restored), quantize_8bit(reference)
+        if self.match_mean_std:
+            out = match_mean_std(out, gt)
+        return self.function(out, gt)
+
+
+class PSNR(_PixelMetric):
     """Mean PSNR (dB) over images; RGB, 8-bit, no crop. Identical pairs give inf (as BasicSR does)."""
 
     name = "PSNR"
-    lower_is_better = False
-
-    def __init__(self, match_mean_std: bool = False) -> None:
-        super().__init__()
-        self.match_mean_std = match_mean_std
-
-    def score(self, restored: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
-        out, gt = quantize_8bit(restored), quantize_8bit(reference)
-        if self.match_mean_std:
-            out = match_mean_std(out, gt)
-        return psnr(out, gt)
+    function = staticmethod(psnr)
 
 
-class SSIM(PerImageMetric):
+class SSIM(_PixelMetric):
     """Mean SSIM over images; RGB per channel, 8-bit, Gaussian window, no crop."""
 
     name = "SSIM"
-    lower_is_better = False
-
-    def __init__(self, match_mean_std: bool = False) -> None:
-        super().__init__()
-        self.match_mean_std = match_mean_std
-
-    def score(self, restored: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
-        out, gt = quantize_8bit(restored), quantize_8bit(reference)
-        if self.match_mean_std:
-            out = match_mean_std(out, gt)
-        return ssim(out, gt)
-
+    function = staticmethod(ssim)
