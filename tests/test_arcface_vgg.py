@@ -57,7 +57,7 @@ def test_load_arcface_round_trip_with_module_prefix(tmp_path):
 
 def test_load_arcface_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("GPEN_PRETRAINED_DIR", str(tmp_path / "cache"))
-    with pytest.raises(MissingWeightsError, match="loss.identity.arcface_path"):
+    with pytest.raises(MissingWeightsError, match="pretrained.arcface"):
         load_arcface(ResNetArcFace(), "arcface_resnet18.pth")
     path = tmp_path / "se.pth"
     torch.save({"params": ResNetArcFace(layers=(1, 1, 1, 1), use_se=True).state_dict()}, path)
@@ -113,5 +113,5 @@ def test_load_vgg19_from_torchvision_layout(tmp_path, monkeypatch):
     with pytest.raises(CheckpointMismatchError, match=r"features\.5\.weight"):
         load_vgg19(VGGFeatureExtractor(["conv2_2"]), path)
     monkeypatch.setenv("GPEN_PRETRAINED_DIR", str(tmp_path / "empty"))
-    with pytest.raises(MissingWeightsError, match="loss.perceptual.vgg_path"):
+    with pytest.raises(MissingWeightsError, match="pretrained.vgg19"):
         load_vgg19(VGGFeatureExtractor(["conv2_2"]))

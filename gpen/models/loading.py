@@ -8,6 +8,7 @@ both shapes and, where it can be told from the weights, the setting that would f
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 from collections.abc import Mapping
@@ -17,6 +18,11 @@ import torch
 from torch import nn
 
 from gpen.utils.pretrained import resolve_weights
+
+#: Key of the generator spec in our checkpoints: {"arch": "clean" | "v1", "kwargs": {...}}.
+SPEC_KEY = "gpen_generator"
+#: Prefix of the EMA generator in the `state_dict` of our Lightning checkpoints.
+EMA_PREFIX = "generator_ema."
 
 #: Where each kind of file keeps its state dict, tried in this order (EMA weights first).
 STATE_DICT_KEYS = ("params_ema", "params", "state_dict")
@@ -106,7 +112,7 @@ def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: st
 
 
 def load_arcface(model: nn.Module, path: str | os.PathLike = ARCFACE_FILE,
-                 config_key: str = "loss.identity.arcface_path") -> nn.Module:
+                 config_key: str = "pretrained.arcface") -> nn.Module:
     """Load `arcface_resnet18.pth` (or a file with the same layout) into a `ResNetArcFace`, in eval mode."""
     file = resolve_weights(path, what="ArcFace ResNet-18 (identity loss / Deg metric)", config_key=config_key,
                            url=ARCFACE_URL, disable_hint="set the identity loss weight to 0")
@@ -115,7 +121,7 @@ def load_arcface(model: nn.Module, path: str | os.PathLike = ARCFACE_FILE,
 
 
 def load_vgg19(extractor: nn.Module, path: str | os.PathLike = VGG19_FILE,
-               config_key: str = "loss.perceptual.vgg_path") -> nn.Module:
+               config_key: str = "pretrained.vgg19") -> nn.Module:
     """Load torchvision's ImageNet VGG19 file into a `VGGFeatureExtractor` (only its kept trunk layers)."""
     file = resolve_weights(path, what="VGG19 (perceptual loss)", config_key=config_key, url=VGG19_URL,
                            disable_hint="set the perceptual loss weight to 0")
@@ -124,3 +130,143 @@ def load_vgg19(extractor: nn.Module, path: str | os.PathLike = VGG19_FILE,
     # The file also holds the deeper layers and the classifier; keep exactly what the extractor uses.
     trunk = {k: v for k, v in state.items() if k in kept or not k.startswith(("features.", "classifier."))}
     return load_strict(extractor, trunk, file)
+
+
+# --------------------------------------------------------------------------------------------------
+# StyleGAN2 prior and whole generators
+
+
+def infer_stylegan2_kwargs(state: Mapping[str, torch.Tensor], prefix: str = "") -> dict[str, Any]:
+    """StyleGAN2 constructor settings read off the shapes of a (clean or original) state dict.
+
+    out_size from the last noise map, narrow from the 4×4 constant (512·narrow channels),
+    num_style_feat from a modulation layer, num_mlp from the mapping MLP, channel_multiplier from the
+    64-px convs (256·cm·narrow channels; not defined below 64 px, so left out there).
+    """
+    noises = sorted((k for k in state if k.startswith(f"{prefix}noises.noise")), key=lambda k: int(k.rsplit("noise", 1)[1]))
+    if not noises or f"{prefix}constant_input.weight" not in state:
+        return {}
+    out_size = int(state[noises[-1]].shape[-1])
+    narrow = state[f"{prefix}constant_input.weight"].shape[1] / 512
+    kwargs = {"out_size": out_size, "narrow": narrow,
+              "num_style_feat": int(state[f"{prefix}style_conv1.modulated_conv.modulation.weight"].shape[1]),
+              "num_mlp": sum(1 for k in state if k.startswith(f"{prefix}style_mlp.") and k.endswith(".weight"))}
+    conv64 = state.get(f"{prefix}style_convs.6.modulated_conv.weight")  # first conv of the 64-px level
+    if conv64 is not None:
+        multiplier = conv64.shape[1] / (256 * narrow)
+        kwargs["channel_multiplier"] = int(multiplier) if multiplier.is_integer() else multiplier
+    return kwargs
+
+
+def infer_generator_spec(state: Mapping[str, torch.Tensor], source: str | os.PathLike) -> tuple[str, dict[str, Any]]:
+    """(arch, constructor kwargs) of the GFP-GAN generator a state dict belongs to, from key names and shapes.
+
+    Architecture: `conv_body_first.weight` = clean (plain conv), `conv_body_first.0.weight` = v1
+    (equalised conv + bias-activation pair). `input_is_latent` leaves no trace in the weights; the
+    released models all use True, our default.
+    """
+    if "conv_body_first.weight" in state:
+        arch = "clean"
+    elif "conv_body_first.0.weight" in state:
+        arch = "v1"
+    else:
+        raise CheckpointMismatchError(
+            f"Checkpoint {source} is not a GFP-GAN generator: neither `conv_body_first.weight` (clean "
+            f"architecture) nor `conv_body_first.0.weight` (GFPGANv1) is in it; first keys: {sorted(state)[:5]}")
+    kwargs = infer_stylegan2_kwargs(state, "stylegan_decoder.")
+    kwargs["use_sft"] = "condition_scale.0.0.weight" in state
+    if kwargs["use_sft"]:
+        hidden, out = state["condition_scale.0.0.weight"].shape[0], state["condition_scale.0.2.weight"].shape[0]
+        kwargs["sft_half"] = out == hidden  # CS-SFT conditions are half as wide as plain SFT ones
+    if "final_linear.weight" in state and "out_size" in kwargs:
+        num_latent = 2 * int(math.log2(kwargs["out_size"])) - 2
+        kwargs["different_w"] = state["final_linear.weight"].shape[0] == num_latent * kwargs["num_style_feat"]
+    return arch, kwargs
+
+
+def generator_class(arch: str) -> type[nn.Module]:
+    """The GFP-GAN generator class of an architecture name ("clean" or "v1")."""
+    if arch == "clean":
+        from gpen.models.gfpgan_clean import GFPGANv1Clean
+        return GFPGANv1Clean
+    if arch == "v1":
+        from gpen.models.gfpgan_v1 import GFPGANv1
+        return GFPGANv1
+    raise CheckpointMismatchError(f"unknown generator architecture {arch!r}; expected 'clean' or 'v1'")
+
+
+def generator_state_and_spec(checkpoint: Mapping[str, Any], source: str | os.PathLike
+                             ) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+    """(generator state dict, our stored spec or None) from any supported checkpoint layout.
+
+    Our Lightning checkpoint: `state_dict` with the EMA generator under `generator_ema.` plus the spec;
+    our export and the official files: `params_ema` (or `params`); else a bare state dict.
+    """
+    spec = checkpoint.get(SPEC_KEY)
+    state = checkpoint.get("state_dict")
+    if isinstance(state, Mapping) and any(k.startswith(EMA_PREFIX) for k in state):
+        return {k[len(EMA_PREFIX):]: v for k, v in state.items() if k.startswith(EMA_PREFIX)}, spec
+    if isinstance(state, Mapping) and "params_ema" not in checkpoint and "params" not in checkpoint:
+        raise CheckpointMismatchError(
+            f"Checkpoint {source} has a `state_dict` without the EMA generator (keys starting with "
+            f"`{EMA_PREFIX}`); first keys: {sorted(state)[:5]}")
+    return unwrap_state_dict(checkpoint, source), spec
+
+
+def fitting_settings(inferred: Mapping[str, Any], used: Mapping[str, Any]) -> str | None:
+    """'The weights fit k=v, ...' for the inferred settings that differ from the ones used, else None."""
+    differing = [f"{k}={v!r}" for k, v in inferred.items() if used.get(k, v) != v]
+    return f"The weights fit {', '.join(differing)}." if differing else None
+
+
+def load_generator(path: str | os.PathLike, *, weights_only: bool = True, config_key: str = "checkpoint",
+                   **overrides: Any) -> nn.Module:
+    """Build the GFP-GAN generator a checkpoint file holds, load it strictly, return it in eval mode.
+
+    Accepts our Lightning checkpoints and exports (which record the architecture and constructor
+    kwargs), the official GFPGANv1.pth (original architecture) and GFPGANv1.3 / v1.4 (clean), and bare
+    state dicts, whose architecture, out_size, channel_multiplier, narrow, sft_half, use_sft and
+    different_w are read off key names and shapes. `overrides` are constructor kwargs that win over the
+    recorded or inferred ones (e.g. `sft_strength=0.5`); one that contradicts the weights raises
+    `CheckpointMismatchError` naming the key, both shapes and the setting that fits. In eval mode the
+    model is deterministic (stored noise maps); `model(x)` with x (N, 3, H, W) in [-1, 1] returns
+    (restored image, pyramid images).
+    """
+    file = resolve_weights(path, what="GFP-GAN generator", config_key=config_key)
+    state, spec = generator_state_and_spec(read_checkpoint(file, weights_only), file)
+    arch, inferred = infer_generator_spec(state, file)
+    kwargs = dict(inferred)
+    if spec is not None:  # our checkpoints record the exact constructor kwargs
+        arch = spec.get("arch", arch)
+        kwargs |= dict(spec.get("kwargs", {}))
+    kwargs |= overrides
+    try:
+        model = generator_class(arch)(**kwargs)
+    except TypeError as error:
+        raise TypeError(f"load_generator({file}): {error}") from None
+    return load_strict(model, state, file, fitting_settings(inferred, kwargs)).eval()
+
+
+def load_stylegan2_prior(generator: nn.Module, path: str | os.PathLike = STYLEGAN2_PRIOR_FILE,
+                         config_key: str = "pretrained.stylegan2_prior") -> nn.Module:
+    """Load a StyleGAN2 file (`params_ema`) into `generator.stylegan_decoder` (or a bare StyleGAN2), strictly.
+
+    The official `StyleGAN2_512_Cmul1_FFHQ_B12G4_scratch_800k.pth` is the original architecture and
+    fits GFPGANv1 (cm 1) only; the clean architecture resamples differently, so loading it there is
+    refused rather than silently giving a different prior. Frozen parameters stay frozen.
+    """
+    file = resolve_weights(path, what="StyleGAN2 prior (GFP-GAN decoder)", config_key=config_key,
+                           url=STYLEGAN2_PRIOR_URL, disable_hint=f"set {config_key}=null (random prior)")
+    state = unwrap_state_dict(read_checkpoint(file), file)
+    decoder = getattr(generator, "stylegan_decoder", generator)
+    inferred = infer_stylegan2_kwargs(state)
+    used = infer_stylegan2_kwargs(decoder.state_dict())
+    hint = fitting_settings(inferred, used)
+    file_is_v1 = "style_conv1.activate.bias" in state
+    decoder_is_v1 = "style_conv1.activate.bias" in decoder.state_dict()
+    if file_is_v1 != decoder_is_v1:
+        kind = "the original (equalised-lr) StyleGAN2" if file_is_v1 else "the clean StyleGAN2"
+        hint = (f"The file holds {kind} architecture; use "
+                f"{'GFPGANv1 (model=gfpgan_v1)' if file_is_v1 else 'GFPGANv1Clean (model=gfpgan_clean)'}.")
+    load_strict(decoder, state, file, hint)
+    return generator
