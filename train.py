@@ -17,6 +17,7 @@ from pathlib import Path
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import hydra  # noqa: E402
+import torch  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from pytorch_lightning.utilities import rank_zero_info  # noqa: E402
 
@@ -39,6 +40,8 @@ def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
 def train(cfg: DictConfig) -> dict[str, float]:
     run_dir = Path(cfg.paths.run_dir)
     rank_zero_info(f"Run folder: {run_dir.resolve()}")
+    if cfg.get("num_threads"):
+        torch.set_num_threads(cfg.num_threads)
     module, datamodule, trainer = build_training(cfg)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, run_dir)
     for note in load_pretrained(module, cfg.pretrained):  # missing files fail here, before any step

@@ -1,24 +1,30 @@
 """Reproducible, resumable data order for training.
 
-The order of an epoch depends only on (seed, epoch); each DDP rank takes every world_size-th index.
-`ResumableDataLoader` implements Lightning's `state_dict` / `load_state_dict` protocol, so a checkpoint
-taken mid-epoch records how many batches of the epoch were consumed and the resumed run skips exactly
-those — together with datasets whose draws depend only on (seed, epoch, index), N steps interrupted and
-resumed see the same batches as N uninterrupted steps. Lightning's own DistributedSampler injection is
-switched off (`use_distributed_sampler: false`) because this sampler shards itself.
+The datasets fix every sample by (seed, epoch, index) and the data module's sampler fixes the order by
+(seed, epoch). Two things are left for training, added here:
+
+- `ShardedResumableSampler` wraps that sampler: each DDP rank takes every world_size-th item of the
+  epoch's order (so Lightning's DistributedSampler injection is off: `use_distributed_sampler: false`),
+  and on a mid-epoch resume the already-consumed items are skipped.
+- `ResumableDataLoader` implements Lightning's `state_dict` / `load_state_dict` protocol, so a checkpoint
+  records the epoch and how many batches of it were consumed.
+
+Together with `StepSeed` (RNG = f(seed, rank, step)), N steps interrupted and resumed see the same
+batches and draw the same noise as N uninterrupted steps.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
-from lightning_fabric.utilities.seed import seed_everything
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, Sampler
+from lightning_fabric.utilities.seed import seed_everything
+from torch.utils.data import DataLoader, Sampler
+
+from gpen.data.datamodule import FaceDataModule
 
 
 def _world() -> tuple[int, int]:
@@ -27,53 +33,50 @@ def _world() -> tuple[int, int]:
     return 1, 0
 
 
-class ResumableSampler(Sampler[int]):
-    """Seeded permutation per epoch, sharded per rank, with an optional number of indices to skip."""
+class ShardedResumableSampler(Sampler):
+    """This rank's share of `base`'s epoch order, minus the first `skip` items after a resume."""
 
-    def __init__(self, dataset_len: int, seed: int, shuffle: bool = True,
-                 on_epoch: Callable[[int], None] | None = None) -> None:
-        self.dataset_len = dataset_len
-        self.on_epoch = on_epoch  # the dataset's set_epoch: its random draws follow the epoch too
-        self.seed = seed
-        self.shuffle = shuffle
-        self.epoch = 0
-        self.skip = 0  # indices of this rank's share already consumed in `epoch`
+    def __init__(self, base: Sampler) -> None:
+        self.base = base
+        self.epoch = getattr(base, "epoch", 0)
+        self.skip = 0  # items of this rank's share already consumed in `epoch`
 
     def set_epoch(self, epoch: int) -> None:
         if epoch != self.epoch:
             self.skip = 0
         self.epoch = epoch
-        if self.on_epoch is not None:
-            self.on_epoch(epoch)
+        if hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
 
     def __len__(self) -> int:
         world, _ = _world()
-        return math.ceil(self.dataset_len / world)
+        return math.ceil(len(self.base) / world)
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[Any]:
         world, rank = _world()
-        if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = torch.randperm(self.dataset_len, generator=gen).tolist()
-        else:
-            order = list(range(self.dataset_len))
+        order = list(self.base)
         order += order[: len(self) * world - len(order)]  # pad so every rank gets the same count
         skip, self.skip = self.skip, 0
         return iter(order[rank::world][skip:])
 
 
 class ResumableDataLoader(DataLoader):
-    """A DataLoader over a `ResumableSampler` that counts the batches it has handed out this epoch."""
+    """A DataLoader over a `ShardedResumableSampler` that counts the batches it handed out this epoch.
 
-    def __init__(self, dataset: Dataset, batch_size: int, seed: int = 0, shuffle: bool = True,
-                 **kwargs: Any) -> None:
-        kwargs.setdefault("drop_last", True)
-        if kwargs.get("persistent_workers"):
-            raise ValueError("persistent_workers would keep datasets of a past epoch in the workers; "
-                             "the resumable loader needs them re-created each epoch (set it to false)")
-        sampler = ResumableSampler(len(dataset), seed, shuffle, getattr(dataset, "set_epoch", None))
-        super().__init__(dataset, batch_size=batch_size, sampler=sampler, **kwargs)
+    Lightning does not prefetch from a loader with a length, so batches handed out = batches consumed.
+    """
+
+    def __init__(self, *args: Any, sampler: Sampler, **kwargs: Any) -> None:
+        super().__init__(*args, sampler=ShardedResumableSampler(sampler), **kwargs)
         self._served = 0
+
+    @classmethod
+    def from_loader(cls, loader: DataLoader) -> ResumableDataLoader:
+        return cls(loader.dataset, batch_size=loader.batch_size, sampler=loader.sampler,
+                   num_workers=loader.num_workers, collate_fn=loader.collate_fn, pin_memory=loader.pin_memory,
+                   drop_last=loader.drop_last, worker_init_fn=loader.worker_init_fn,
+                   persistent_workers=loader.persistent_workers,
+                   prefetch_factor=loader.prefetch_factor if loader.num_workers > 0 else None)
 
     def __iter__(self) -> Iterator[Any]:
         self._served = self.sampler.skip // self.batch_size
@@ -89,12 +92,19 @@ class ResumableDataLoader(DataLoader):
         self.sampler.skip = state["batches"] * self.batch_size
 
 
+class ResumableFaceDataModule(FaceDataModule):
+    """`FaceDataModule` whose training loader shards across ranks and resumes mid-epoch."""
+
+    def train_dataloader(self) -> ResumableDataLoader:
+        return ResumableDataLoader.from_loader(super().train_dataloader())
+
+
 class StepSeed(pl.Callback):
     """Reseed torch / numpy / random before every training step from (seed, rank, step).
 
-    The random streams a step uses (generator noise, dropout, R1 sampling) then depend only on where the
-    run is, not on how it got there, so a resumed run draws exactly what an uninterrupted one draws —
-    whatever validation, data loading or checkpointing consumed in between.
+    The random streams a step uses (generator noise, R1 inputs) then depend only on where the run is,
+    not on how it got there, so a resumed run draws exactly what an uninterrupted one draws, whatever
+    validation, data loading or checkpointing consumed in between.
     """
 
     def __init__(self, seed: int) -> None:

@@ -27,7 +27,7 @@ def load_generator_weights(module: GFPGANModule, path: str) -> None:
     """Fine-tuning: load a whole generator checkpoint (EMA weights preferred) into `module.generator`."""
     file = resolve_weights(path, what="GFP-GAN generator to fine-tune", config_key="pretrained.generator",
                            disable_hint="pretrained.generator=null")
-    state = loading.unwrap_state_dict(loading.read_checkpoint(file), file)
+    state, _ = loading.generator_state_and_spec(loading.read_checkpoint(file), file)
     loading.load_strict(module.generator, state, file,
                         hint="Pick the model config of the file's architecture (model=gfpgan_v1 / gfpgan_clean).")
 
