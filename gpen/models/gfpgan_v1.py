@@ -13,8 +13,7 @@ Names follow the official `GFPGANv1` so `GFPGANv1.pth` (`params_ema`) loads stri
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -160,29 +159,3 @@ class GFPGANv1(nn.Module):
         image = self.decode(latent, conditions, randomize_noise)
         return (image, out_rgbs, latent) if return_latents else (image, out_rgbs)
 
-
-def infer_gfpgan_v1_kwargs(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
-    """Constructor kwargs of the GFPGANv1 that `state` (an original-architecture state dict) was saved from.
-
-    Read from shapes: out_size (number of encoder blocks), narrow (U-Net bottleneck width),
-    channel_multiplier (prior width at out_size), num_style_feat, num_mlp, different_w (final_linear
-    width), use_sft (condition convs present) and sft_half (condition width). `input_is_latent` leaves no
-    trace in the weights and keeps its default (True, as GFPGANv1.pth was trained).
-    """
-    out_size = 2 ** (2 + sum(1 for k in state if k.startswith("conv_body_down.") and k.endswith(".conv1.0.weight")))
-    narrow = state["final_conv.0.weight"].shape[0] * 2 / 512
-    num_style_feat = state["stylegan_decoder.style_conv1.modulated_conv.modulation.weight"].shape[1]
-    num_latent = 2 * int(math.log2(out_size)) - 2
-    last_rgb = state[f"stylegan_decoder.to_rgbs.{int(math.log2(out_size)) - 3}.modulated_conv.weight"].shape[2]
-    base = stylegan2_channels(1, narrow)[out_size]
-    kwargs = dict(out_size=out_size, num_style_feat=num_style_feat, narrow=narrow,
-                  channel_multiplier=last_rgb / base if out_size >= 64 else 1,
-                  num_mlp=sum(1 for k in state if k.startswith("stylegan_decoder.style_mlp.") and k.endswith("weight")),
-                  different_w=state["final_linear.weight"].shape[0] == num_latent * num_style_feat,
-                  use_sft="condition_scale.0.0.weight" in state)
-    if kwargs["use_sft"]:
-        kwargs["sft_half"] = state["condition_scale.0.2.weight"].shape[0] == state["condition_scale.0.0.weight"].shape[0]
-    for key in ("channel_multiplier", "narrow"):  # 2.0 -> 2 so repr and configs read naturally
-        if float(kwargs[key]).is_integer():
-            kwargs[key] = int(kwargs[key])
-    return kwargs

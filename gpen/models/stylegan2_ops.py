@@ -54,10 +54,15 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
 
 def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor | None, negative_slope: float = 0.2,
                      scale: float = SQRT2) -> torch.Tensor:
-    """LeakyReLU(x + bias) · scale, the bias broadcast over the channel axis (dim 1)."""
-    if bias is not None:
-        x = x + bias.view(1, -1, *([1] * (x.ndim - 2)))
-    return F.leaky_relu(x, negative_slope) * scale
+    """LeakyReLU(x + bias) · scale, the bias broadcast over the channel axis (dim 1).
+
+    Same operation order as the reference (so results match it bit for bit); without autograd the
+    activation and the scaling run in place on the fresh sum, saving two full-size temporaries.
+    """
+    out = x if bias is None else x + bias.view(1, -1, *([1] * (x.ndim - 2)))
+    if out is not x and not (torch.is_grad_enabled() and out.requires_grad):
+        return F.leaky_relu_(out, negative_slope).mul_(scale)
+    return F.leaky_relu(out, negative_slope) * scale
 
 
 class FusedLeakyReLU(nn.Module):
@@ -81,7 +86,7 @@ class ScaledLeakyReLU(nn.Module):
         self.negative_slope = negative_slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.leaky_relu(x, self.negative_slope) * SQRT2
+        return fused_leaky_relu(x, None, self.negative_slope)
 
 
 class EqualConv2d(nn.Module):
@@ -119,8 +124,10 @@ class EqualLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = None if self.bias is None else self.bias * self.lr_mul
-        out = F.linear(x, self.weight * self.scale, bias)  # bias on the last axis, for (B, F) and (B, L, F)
-        return F.leaky_relu(out, 0.2) * SQRT2 if self.activate else out
+        if not self.activate:
+            return F.linear(x, self.weight * self.scale, bias)
+        out = F.linear(x, self.weight * self.scale)  # (..., out_features)
+        return F.leaky_relu(out if bias is None else out + bias, 0.2) * SQRT2  # bias on the last axis
 
     def extra_repr(self) -> str:
         o, i = self.weight.shape
@@ -209,14 +216,3 @@ def stylegan2_channels(channel_multiplier: float, narrow: float) -> dict[int, in
             256: 64 * channel_multiplier, 512: 32 * channel_multiplier, 1024: 16 * channel_multiplier}
     return {res: int(width * narrow) for res, width in base.items()}
 
-
-def to_channels_last(module: nn.Module) -> nn.Module:
-    """Convert every 4-D parameter and buffer to channels_last, in place; returns `module`.
-
-    `module.to(memory_format=torch.channels_last)` refuses StyleGAN2 networks because the modulated
-    convs keep a 5-D weight (1, Cout, Cin, k, k); those are left as they are.
-    """
-    for tensor in [*module.parameters(), *module.buffers()]:
-        if tensor.ndim == 4:
-            tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
-    return module

@@ -88,7 +88,7 @@ class StyleConv(nn.Module):
         out = self.modulated_conv(x, style)
         if noise is None:  # fresh per-pixel noise, shared across channels
             noise = out.new_empty(out.shape[0], 1, *out.shape[2:]).normal_()
-        return self.activate(out + self.weight * noise)
+        return self.activate(out.add_(self.weight * noise))  # in place: `out` is a fresh conv output
 
 
 class ToRGB(nn.Module):
