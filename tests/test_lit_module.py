@@ -8,6 +8,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from torch import nn
 
 from gpen.lit.build import build_module, build_trainer, generator_spec
@@ -44,7 +45,7 @@ def changed(before: dict, after: nn.Module) -> bool:
 
 
 def test_one_step_trains_g_d_component_ds_and_keeps_the_frozen_prior(tmp_path):
-    cfg = tiny_cfg(tmp_path, "model.generator.fix_decoder=true")
+    cfg = tiny_cfg(tmp_path, "model.generator.fix_decoder=true", "loss.terms.gan.r1_interval=1")
     pl.seed_everything(0)
     module = build_module(cfg)
     gen, prior = module.generator, module.generator.stylegan_decoder
@@ -52,7 +53,7 @@ def test_one_step_trains_g_d_component_ds_and_keeps_the_frozen_prior(tmp_path):
     d_before = snapshot(module.losses["gan"].discriminator)
     comp_before = {p: snapshot(d) for p, d in module.losses["comp"].discriminators.items()}
     ema_before = snapshot(module.generator_ema)
-    build_trainer(cfg).fit(module, datamodule=__import__("hydra").utils.instantiate(cfg.data))
+    build_trainer(cfg).fit(module, datamodule=instantiate(cfg.data))
     assert changed(gen_before, gen)
     assert not changed(prior_before, prior), "the frozen StyleGAN2 prior moved"
     assert changed(d_before, module.losses["gan"].discriminator)
@@ -62,10 +63,20 @@ def test_one_step_trains_g_d_component_ds_and_keeps_the_frozen_prior(tmp_path):
     assert module.trainer.global_step == 1  # iterations, not optimizer steps
     assert (tmp_path / "checkpoints" / "generator_ema.pth").is_file()
     assert (tmp_path / "samples" / "step_0000001.png").is_file()
-    logged = (tmp_path / "metrics.csv").read_text().splitlines()[0]
+    logged = (tmp_path / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
     for name in ("train/loss_pix", "train/loss_pyramid", "train/loss_gan", "train/loss_comp_gan",
                  "train/loss_comp_style", "train/loss_d_gan", "train/loss_d_gan_r1", "val/psnr"):
         assert name in logged
+
+
+def test_generator_only_objective_trains(tmp_path):
+    """No adversarial term: one optimizer and one scheduler (Lightning then returns bare objects)."""
+    cfg = tiny_cfg(tmp_path, "loss.terms.gan.weight=0", "loss.terms.comp.weight=0", "loss.terms.percep.weight=0",
+                   "loss.terms.identity.weight=0", "trainer.limit_val_batches=0")
+    module = build_module(cfg)
+    before = snapshot(module.generator)
+    build_trainer(cfg).fit(module, datamodule=instantiate(cfg.data))
+    assert changed(before, module.generator) and module.trainer.global_step == 1
 
 
 def test_weight_zero_terms_are_not_built_and_get_no_optimizer(tmp_path):
@@ -120,7 +131,7 @@ def test_non_finite_steps_are_skipped_then_stop(tmp_path):
     module = build_module(cfg)
     module.losses["bad"] = NaNTerm()
     before = snapshot(module.generator)
-    datamodule = __import__("hydra").utils.instantiate(cfg.data)
+    datamodule = instantiate(cfg.data)
     build_trainer(cfg).fit(module, datamodule=datamodule)
     assert module.skipped_steps == 2 and module.trainer.global_step == 0
     assert not changed(before, module.generator)

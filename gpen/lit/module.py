@@ -33,6 +33,11 @@ OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
 
 
+def _as_list(items: Any) -> list:
+    """Lightning returns a bare object instead of a list when there is only one optimizer/scheduler."""
+    return list(items) if isinstance(items, (list, tuple)) else [items]
+
+
 class NonFiniteLossError(RuntimeError):
     """Too many iterations in a row with NaN/Inf losses or gradients."""
 
@@ -82,11 +87,12 @@ class GFPGANModule(pl.LightningModule):
     # ---------------------------------------------------------------- training
     def loss_inputs(self, batch: Mapping[str, Any], output: torch.Tensor, out_rgbs: list) -> LossInputs:
         boxes = {c: batch[f"loc_{c}"] for c in COMPONENTS if f"loc_{c}" in batch}
+        # step = 1-based iteration, as in the official code: R1 at 16, 32, ...; pyramid on up to 50,000
         return LossInputs(output=output, gt=batch["gt"], out_rgbs=list(out_rgbs),
-                          regions=batch.get("regions"), boxes=boxes, step=self.global_step)
+                          regions=batch.get("regions"), boxes=boxes, step=self.global_step + 1)
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
-        g_opt, *d_opts = self.optimizers()
+        g_opt, *d_opts = _as_list(self.optimizers())
         self.toggle_optimizer(g_opt)
         output, out_rgbs = self.generator(batch["lq"], return_rgb=True)  # (B, 3, H, W), pyramid
         inputs = self.loss_inputs(batch, output, out_rgbs)
@@ -106,7 +112,7 @@ class GFPGANModule(pl.LightningModule):
                 return self._skip(d_losses)
         self.nonfinite_in_row = 0
         self.ema.update(self.generator_ema, self.generator)
-        for sch in self.lr_schedulers() if self.scheduler else []:
+        for sch in _as_list(self.lr_schedulers()) if self.scheduler else []:
             sch.step()
         self._log_losses({**g_losses, **d_losses})
 

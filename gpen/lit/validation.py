@@ -41,6 +41,7 @@ class RestorationValidator(nn.Module):
         self.psnr = PeakSignalNoiseRatio(data_range=1.0)
         self.psnr_lq = PeakSignalNoiseRatio(data_range=1.0)
         self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
+        self.ssim_lq = StructuralSimilarityIndexMeasure(data_range=1.0)
         self.want_lpips = lpips
         self._lpips: list[nn.Module] = []  # a list, so LPIPS stays out of the checkpoint's state dict
         self._grid: list[torch.Tensor] = []
@@ -64,6 +65,7 @@ class RestorationValidator(nn.Module):
         self.psnr.update(out, gt)
         self.psnr_lq.update(lq, gt)
         self.ssim.update(out, gt)
+        self.ssim_lq.update(lq, gt)
         if self._lpips:
             value = self._lpips[0].to(output.device)(output.float().clamp(-1, 1), batch["gt"].float()).mean()
             module.log("val/lpips", value, on_epoch=True, sync_dist=True, batch_size=len(output))
@@ -73,8 +75,8 @@ class RestorationValidator(nn.Module):
 
     def compute_and_log(self, module: pl.LightningModule) -> None:
         module.log_dict({"val/psnr": self.psnr.compute(), "val/psnr_lq": self.psnr_lq.compute(),
-                         "val/ssim": self.ssim.compute()}, sync_dist=False)
-        for metric in (self.psnr, self.psnr_lq, self.ssim):
+                         "val/ssim": self.ssim.compute(), "val/ssim_lq": self.ssim_lq.compute()}, sync_dist=False)
+        for metric in (self.psnr, self.psnr_lq, self.ssim, self.ssim_lq):
             metric.reset()
         if self._grid and module.trainer.is_global_zero and not module.trainer.sanity_checking:
             self._save_grid(module)
