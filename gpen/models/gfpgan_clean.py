@@ -128,6 +128,8 @@ class GFPGANv1Clean(nn.Module):
         decoder = self.stylegan_decoder
 
         def modulate(level: int, feat: torch.Tensor) -> torch.Tensor:
+            if level >= len(conditions):  # conditions for the coarse levels only: finer ones run unmodulated
+                return feat
             scale, shift = conditions[level]
             return spatial_feature_transform(feat, scale, shift, self.sft_half, self.sft_strength)
 

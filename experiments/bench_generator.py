@@ -1,0 +1,162 @@
+"""Speed and memory of the GFP-GAN generators at 512 (DESIGN §2): ours vs the official implementation.
+
+For each configuration, in a fresh subprocess (so peak memory is that configuration's alone):
+forward time (eval, no grad, stored noise) and forward+backward time (train mode, fresh noise, loss on
+the image and the pyramid, frozen prior as in the paper), median of `--repeats` runs after `--warmup`,
+and peak memory: CPU = max RSS of the process (`getrusage`) minus the RSS after building the model;
+CUDA = `torch.cuda.max_memory_allocated`. Variants: fp32, channels_last, bf16 autocast.
+
+    python experiments/bench_generator.py                      # CPU, both archs, ours only
+    PYTHONPATH=/tmp/ref_clean python experiments/bench_generator.py --official   # + official code
+    python experiments/bench_generator.py --device cuda --repeats 20
+
+The official code (gfpgan 1.3.8 / basicsr 1.4.2, see check_official_parity.py) is imported the same
+way as in the parity check; on CPU its original-architecture ops run their native PyTorch fallbacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+ARCHS = {"v1": 1, "clean": 2}  # arch -> channel multiplier benchmarked (paper GFPGANv1 / released v1.3-1.4)
+VARIANTS = ("fp32", "channels_last", "bf16")
+
+
+def machine_description(device: str) -> str:
+    cpu = platform.processor() or "unknown CPU"
+    if Path("/proc/cpuinfo").exists():
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    text = (f"CPU: {cpu}, {os.cpu_count()} logical cores, {len(os.sched_getaffinity(0))} usable, "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if device == "cuda":
+        text += f"; GPU: {torch.cuda.get_device_name()}"
+    return text
+
+
+def build_generator(impl: str, arch: str, size: int) -> torch.nn.Module:
+    kwargs = dict(out_size=size, num_style_feat=512, channel_multiplier=ARCHS[arch], fix_decoder=True, num_mlp=8,
+                  input_is_latent=True, different_w=True, narrow=1, sft_half=True)
+    if impl == "ours":
+        from gpen.models.gfpgan_clean import GFPGANv1Clean
+        from gpen.models.gfpgan_v1 import GFPGANv1
+        return (GFPGANv1Clean if arch == "clean" else GFPGANv1)(**kwargs)
+    sys.path.insert(0, str(HERE))
+    import check_official_parity
+
+    official = check_official_parity.import_official(check_official_parity.load_v1_checker())
+    module = official["gfpganv1_clean"].GFPGANv1Clean if arch == "clean" else official["gfpganv1"].GFPGANv1
+    return module(**kwargs, decoder_load_path=None)
+
+
+def run_once(model: torch.nn.Module, x: torch.Tensor, backward: bool, device: str, bf16: bool) -> float:
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16), torch.set_grad_enabled(backward):
+        image, rgbs = model(x, return_rgb=True, randomize_noise=backward)  # eval: stored noise
+        if backward:
+            (image.float().mean() + sum(r.float().mean() for r in rgbs)).backward()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def worker(config: dict) -> dict:
+    """Measure one configuration; runs in its own process."""
+    from gpen.models.stylegan2_clean import to_channels_last
+
+    torch.manual_seed(0)
+    device, backward = config["device"], config["mode"] == "fwd+bwd"
+    model = build_generator(config["impl"], config["arch"], config["size"]).to(device)
+    model.train(backward)
+    x = torch.rand(config["batch"], 3, config["size"], config["size"], device=device) * 2 - 1
+    if config["variant"] == "channels_last":
+        to_channels_last(model)
+        x = x.contiguous(memory_format=torch.channels_last)
+    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for i in range(config["warmup"] + config["repeats"]):
+        model.zero_grad(set_to_none=True)
+        elapsed = run_once(model, x, backward, device, config["variant"] == "bf16")
+        if i >= config["warmup"]:
+            times.append(elapsed)
+    if device == "cuda":
+        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_kb) / 1024
+    return config | {"median_s": statistics.median(times), "min_s": min(times), "peak_mb": peak_mb}
+
+
+def launch(config: dict) -> dict:
+    result = subprocess.run([sys.executable, __file__, "--worker", json.dumps(config)], capture_output=True,
+                            text=True, env=os.environ | {"PYTHONPATH": os.pathsep.join(
+                                filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))})
+    if result.returncode != 0:
+        return config | {"error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def report(results: list[dict]) -> None:
+    print(f"{'arch':<6} {'impl':<9} {'variant':<14} {'mode':<8} {'median s':>9} {'min s':>8} "
+          f"{'peak MB':>8} {'ours/official':>13}")
+    for r in results:
+        if "error" in r:
+            print(f"{r['arch']:<6} {r['impl']:<9} {r['variant']:<14} {r['mode']:<8} ERROR {r['error']}")
+            continue
+        twin = next((o for o in results if o["impl"] == "official" and "error" not in o and all(
+            o[k] == r[k] for k in ("arch", "variant", "mode"))), None)
+        ratio = f"{r['median_s'] / twin['median_s']:.2f}" if twin and r["impl"] == "ours" else ""
+        print(f"{r['arch']:<6} {r['impl']:<9} {r['variant']:<14} {r['mode']:<8} {r['median_s']:>9.3f} "
+              f"{r['min_s']:>8.3f} {r['peak_mb']:>8.0f} {ratio:>13}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--archs", nargs="+", default=list(ARCHS), choices=list(ARCHS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--modes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
+    parser.add_argument("--official", action="store_true", help="also time the official code (PYTHONPATH)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+    print(machine_description(args.device))
+    print(f"batch {args.batch}, {args.size}x{args.size}, median of {args.repeats} runs after {args.warmup} warm-up")
+    impls = ["ours", "official"] if args.official else ["ours"]
+    results = []
+    for arch, variant, mode, impl in itertools.product(args.archs, args.variants, args.modes, impls):
+        config = dict(arch=arch, variant=variant, mode=mode, impl=impl, device=args.device, size=args.size,
+                      batch=args.batch, repeats=args.repeats, warmup=args.warmup)
+        results.append(launch(config))
+        print(f"  done: {arch} {impl} {variant} {mode}", file=sys.stderr, flush=True)
+    report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
