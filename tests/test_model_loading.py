@@ -12,7 +12,7 @@ from gpen.models.stylegan2_clean import StyleGAN2GeneratorClean
 from gpen.models.stylegan2_v1 import StyleGAN2Generator
 from gpen.utils.pretrained import MissingWeightsError
 
-TINY = dict(out_size=64, num_style_feat=32, narrow=0.125, channel_multiplier=2, num_mlp=2)
+TINY = dict(out_size=64, num_style_feat=16, narrow=0.0625, channel_multiplier=2, num_mlp=2)
 
 
 def tiny(cls=GFPGANv1Clean, seed=0, **overrides):
@@ -90,7 +90,7 @@ def test_contradicting_override_names_key_shapes_and_fitting_setting(tmp_path):
         load_generator(path, channel_multiplier=1)
     message = str(error.value)
     assert "cm2.pth" in message and "conv_body_first.weight" in message
-    assert "(16, 3, 1, 1)" in message and "(32, 3, 1, 1)" in message and "channel_multiplier=2" in message
+    assert "(8, 3, 1, 1)" in message and "(16, 3, 1, 1)" in message and "channel_multiplier=2" in message
 
 
 def test_missing_and_unexpected_keys_are_named(tmp_path):
@@ -129,7 +129,7 @@ def test_unusable_files_get_one_clear_error(tmp_path, monkeypatch):
 
 def test_stylegan2_prior_loads_into_the_decoder_and_stays_frozen(tmp_path):
     torch.manual_seed(3)
-    prior = StyleGAN2GeneratorClean(64, num_style_feat=32, num_mlp=2, channel_multiplier=2, narrow=0.125)
+    prior = StyleGAN2GeneratorClean(64, num_style_feat=16, num_mlp=2, channel_multiplier=2, narrow=0.0625)
     path = tmp_path / "prior.pth"
     torch.save({"params_ema": prior.state_dict()}, path)
     generator = tiny(fix_decoder=True)
@@ -143,7 +143,7 @@ def test_stylegan2_prior_loads_into_the_decoder_and_stays_frozen(tmp_path):
 
 def test_original_architecture_prior_fits_gfpganv1_only(tmp_path):
     torch.manual_seed(4)
-    prior = StyleGAN2Generator(64, num_style_feat=32, num_mlp=2, channel_multiplier=2, narrow=0.125)
+    prior = StyleGAN2Generator(64, num_style_feat=16, num_mlp=2, channel_multiplier=2, narrow=0.0625)
     path = tmp_path / "StyleGAN2_prior.pth"
     torch.save({"params_ema": prior.state_dict()}, path)
     generator = load_stylegan2_prior(tiny(GFPGANv1), path)
