@@ -125,8 +125,8 @@ def bench_ops(runs: int) -> None:
     for shape, up in [((1, 32, 512, 512), 1), ((1, 64, 256, 256), 1), ((1, 256, 64, 64), 1), ((4, 3, 256, 256), 2)]:
         x = torch.randn(shape)
         k, pad = (kernel * 4, (2, 1)) if up == 2 else (kernel, (2, 1))
-        fns = {"basicsr native": lambda: upfirdn2d_native(x, k, up, up, 1, 1, *pad, *pad),
-               "ours": lambda: upfirdn2d(x, k, up=up, pad=pad)}
+        fns = {"basicsr native": lambda x=x, k=k, up=up, pad=pad: upfirdn2d_native(x, k, up, up, 1, 1, *pad, *pad),
+               "ours": lambda x=x, k=k, up=up, pad=pad: upfirdn2d(x, k, up=up, pad=pad)}
         line = []
         for name, fn in fns.items():
             fn()
@@ -136,7 +136,7 @@ def bench_ops(runs: int) -> None:
                 fn()
                 times.append(time.perf_counter() - start)
             line.append(f"{name} {statistics.median(times) * 1e3:8.2f} ms")
-        print(f"upfirdn2d up={up} {str(tuple(shape)):<20} " + "   ".join(line))
+        print(f"upfirdn2d up={up} {tuple(shape)!s:<20} " + "   ".join(line))
 
 
 def main() -> None:
@@ -171,7 +171,8 @@ def main() -> None:
                     configs.append({**base, "impl": "ours", "dtype": dtype, "channels_last": layout})
     print(f"GFPGANv1 {args.size}x{args.size}, batch {args.batch}, median of {args.runs} runs, {args.device}")
     for cfg in configs:
-        proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(cfg)], capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(cfg)], capture_output=True, text=True,
+                              check=False)
         if proc.returncode:
             print(f"{cfg}: failed\n{proc.stderr[-2000:]}")
             continue

@@ -4,8 +4,9 @@ Builds each official network, copies its state dict into ours with `load_state_d
 (which also proves the parameter names match), runs both in eval mode on the same input with the
 stored noise (`randomize_noise=False`) and prints the max abs difference (float32, CPU).
 
-Checked: GFPGANv1 (paper config, 512, cm1, CS-SFT, different_w), the StyleGAN2 generator alone,
-StyleGAN2Discriminator (512, cm1) and FacialComponentDiscriminator.
+Checked: GFPGANv1 (paper config: 512, cm1, CS-SFT, different_w, input_is_latent; also cm2 with plain
+SFT, and one w through the mapping MLP), the StyleGAN2 generator alone (z through the mapping MLP),
+StyleGAN2Discriminator (512, cm1) and FacialComponentDiscriminator (features included).
 
 The official code is not a dependency of gpen. Install it in a scratch folder and point at it:
 
@@ -110,17 +111,43 @@ def check_generators(stylegan2_arch, gfpganv1_arch, size: int) -> dict[str, floa
     g_img, _ = ours([z], randomize_noise=False)
     results[f"StyleGAN2Generator {size} cm1"] = max_diff(o_img, g_img)
 
+    configs = {"cm1 paper config (CS-SFT, W+)": dict(channel_multiplier=1, sft_half=True, different_w=True),
+               "cm2 plain SFT": dict(channel_multiplier=2, sft_half=False, different_w=True),
+               "cm1 one w through the MLP": dict(channel_multiplier=1, sft_half=True, different_w=False,
+                                                 input_is_latent=False)}
+    for label, config in configs.items():
+        kwargs = dict(out_size=size, num_style_feat=512, fix_decoder=True, num_mlp=8, input_is_latent=True,
+                      narrow=1) | config
+        official = gfpganv1_arch.GFPGANv1(**kwargs, decoder_load_path=None)
+        ours = GFPGANv1(**kwargs)
+        _copy(official, ours)
+        x = torch.rand(1, 3, size, size) * 2 - 1
+        o_img, o_rgbs = official(x, return_rgb=True, randomize_noise=False)
+        g_img, g_rgbs = ours(x, return_rgb=True)  # eval mode: stored noise
+        results[f"GFPGANv1 {size} {label}: image"] = max_diff(o_img, g_img)
+        results[f"GFPGANv1 {size} {label}: pyramid"] = max(max_diff(a, b) for a, b in zip(o_rgbs, g_rgbs))
+        del official, ours
+    return results
+
+
+def check_gradients(gfpganv1_arch, size: int) -> dict[str, float]:
+    """Training step (stored noise for comparability): max abs diff of every trainable parameter's grad."""
     kwargs = dict(out_size=size, num_style_feat=512, channel_multiplier=1, fix_decoder=True, num_mlp=8,
                   input_is_latent=True, different_w=True, narrow=1, sft_half=True)
     official = gfpganv1_arch.GFPGANv1(**kwargs, decoder_load_path=None)
     ours = GFPGANv1(**kwargs)
     _copy(official, ours)
-    x = torch.rand(1, 3, size, size) * 2 - 1
-    o_img, o_rgbs = official(x, return_rgb=True, randomize_noise=False)
-    g_img, g_rgbs = ours(x, return_rgb=True)  # eval mode: stored noise
-    results[f"GFPGANv1 {size} cm1 paper config: image"] = max_diff(o_img, g_img)
-    results[f"GFPGANv1 {size} cm1 paper config: pyramid"] = max(max_diff(a, b) for a, b in zip(o_rgbs, g_rgbs))
-    return results
+    x = torch.rand(2, 3, size, size) * 2 - 1
+    for net in (official, ours):
+        net.train()
+        image, rgbs = net(x, randomize_noise=False)
+        (image.square().mean() + sum(r.abs().mean() for r in rgbs)).backward()
+    grads = {n: p.grad for n, p in official.named_parameters() if p.grad is not None}
+    ours_grads = {n: p.grad for n, p in ours.named_parameters() if p.grad is not None}
+    assert grads.keys() == ours_grads.keys(), "different parameters received gradients"
+    worst = max(grads, key=lambda n: max_diff(grads[n], ours_grads[n]) / (grads[n].abs().max().item() + 1e-12))
+    return {f"GFPGANv1 {size} training-step grads ({len(grads)} tensors), worst {worst}":
+            max_diff(grads[worst], ours_grads[worst])}
 
 
 def _randomise_zero_inits(net: torch.nn.Module) -> None:
@@ -139,6 +166,7 @@ def main() -> None:
     stylegan2_arch, gfpganv1_arch = import_official()
     results = check_discriminators(stylegan2_arch, gfpganv1_arch, args.size)
     results |= check_generators(stylegan2_arch, gfpganv1_arch, args.size)
+    results |= check_gradients(gfpganv1_arch, min(args.size, 128))
     width = max(map(len, results))
     for name, diff in results.items():
         print(f"{name:<{width}}  max|diff| = {diff:.3e}  {'OK' if diff <= 1e-4 else 'FAIL'}")

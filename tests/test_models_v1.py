@@ -78,7 +78,7 @@ def test_stylegan2_generator_standalone():
     torch.testing.assert_close(image, again)  # eval: stored noise -> deterministic
     fresh, _ = gen([z], randomize_noise=True)
     assert not torch.allclose(image, fresh)
-    mixed, mixed_latent = gen([z, torch.randn(2, 16)], inject_index=3, return_latents=True)
+    _, mixed_latent = gen([z, torch.randn(2, 16)], inject_index=3, return_latents=True)
     assert torch.equal(mixed_latent[:, :3], latent[:, :3]) and not torch.equal(mixed_latent[:, 3:], latent[:, 3:])
     centre = gen.mean_latent(64)
     truncated, _ = gen([z], truncation=0.0, truncation_latent=centre)

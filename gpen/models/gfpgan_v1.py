@@ -20,8 +20,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from gpen.models.sft import spatial_feature_transform
-from gpen.models.stylegan2_ops import (SQRT2, ConvLayer, EqualConv2d, EqualLinear, FusedLeakyReLU, ResBlock,
-                                       ScaledLeakyReLU, stylegan2_channels)
+from gpen.models.stylegan2_ops import (
+    SQRT2,
+    ConvLayer,
+    EqualConv2d,
+    EqualLinear,
+    FusedLeakyReLU,
+    ResBlock,
+    ScaledLeakyReLU,
+    stylegan2_channels,
+)
 from gpen.models.stylegan2_v1 import RESOLUTIONS, StyleGAN2Generator
 from gpen.utils.validation import check_choice, check_range
 

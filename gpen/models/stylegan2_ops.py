@@ -17,13 +17,15 @@ strictly (e.g. `conv_body.1.conv2.1.weight`, `final_linear.0.bias`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 SQRT2 = math.sqrt(2.0)
+# hook(level, features) -> features, called after the first conv of resolution 2**(level + 3)
+FeatureHook = Callable[[int, torch.Tensor], torch.Tensor]
 
 
 def make_resample_kernel(taps: Sequence[float]) -> torch.Tensor:
@@ -216,3 +218,76 @@ def stylegan2_channels(channel_multiplier: float, narrow: float) -> dict[int, in
             256: 64 * channel_multiplier, 512: 32 * channel_multiplier, 1024: 16 * channel_multiplier}
     return {res: int(width * narrow) for res, width in base.items()}
 
+
+class StyleGAN2Base(nn.Module):
+    """What every StyleGAN2 generator variant does with its layers: codes -> W+ -> image.
+
+    A subclass calls `init_layout` and builds `style_mlp`, `constant_input`, `style_conv1`, `to_rgb1`
+    and the per-resolution `style_convs` (two per level) and `to_rgbs`; the call conventions
+    (official `forward` signature, fixed noise maps in `noises.noise{i}`) and the GFP-GAN hooks
+    (`styles_to_wplus`, `resolve_noises`, `synthesize` with a feature `modulate` hook) live here.
+    """
+
+    def init_layout(self, out_size: int, num_style_feat: int) -> None:
+        self.num_style_feat = num_style_feat
+        self.log_size = int(math.log2(out_size))
+        self.num_layers = (self.log_size - 2) * 2 + 1  # styled convs = noise inputs
+        self.num_latent = self.log_size * 2 - 2  # W+ entries: convs + toRGBs, sharing one per pair
+        self.noises = nn.Module()  # fixed noise maps, used when noise is not randomised (eval)
+        for layer in range(self.num_layers):
+            res = 2 ** ((layer + 5) // 2)  # 4, 8, 8, 16, 16, ...
+            self.noises.register_buffer(f"noise{layer}", torch.randn(1, 1, res, res))
+
+    def resolve_noises(self, randomize_noise: bool | None) -> list[torch.Tensor | None]:
+        """None = fresh noise when training, the stored maps in eval mode (official randomize_noise=False)."""
+        randomize = self.training if randomize_noise is None else randomize_noise
+        if randomize:
+            return [None] * self.num_layers
+        return [getattr(self.noises, f"noise{i}") for i in range(self.num_layers)]
+
+    @torch.no_grad()
+    def mean_latent(self, num_samples: int = 4096) -> torch.Tensor:
+        """Average w of `num_samples` random z, (1, F): the truncation centre and a GAN-inversion start."""
+        z = torch.randn(num_samples, self.num_style_feat, device=self.constant_input.weight.device)
+        return self.style_mlp(z).mean(0, keepdim=True)
+
+    def styles_to_wplus(self, styles: Sequence[torch.Tensor], input_is_latent: bool, truncation: float = 1.0,
+                        truncation_latent: torch.Tensor | None = None, inject_index: int | None = None
+                        ) -> torch.Tensor:
+        """One code, or two for style mixing (z, or w if input_is_latent; (B, F) or (B, L, F)) -> W+ (B, L, F)."""
+        if not input_is_latent:
+            styles = [self.style_mlp(s) for s in styles]
+        if truncation < 1:
+            styles = [truncation_latent + truncation * (s - truncation_latent) for s in styles]
+        if len(styles) == 1:
+            return styles[0] if styles[0].ndim == 3 else styles[0].unsqueeze(1).repeat(1, self.num_latent, 1)
+        if len(styles) != 2:
+            raise ValueError(f"{type(self).__name__} takes 1 or 2 style codes (style mixing), got {len(styles)}")
+        if inject_index is None:  # style mixing: random crossover layer
+            inject_index = int(torch.randint(1, self.num_latent, ()).item())
+        first = styles[0].unsqueeze(1).repeat(1, inject_index, 1)
+        return torch.cat([first, styles[1].unsqueeze(1).repeat(1, self.num_latent - inject_index, 1)], dim=1)
+
+    def synthesize(self, latent: torch.Tensor, noises: Sequence[torch.Tensor | None],
+                   modulate: FeatureHook | None = None) -> torch.Tensor:
+        """W+ (B, num_latent, F) -> image (B, 3, S, S); `modulate` edits features after each level's 1st conv."""
+        out = self.style_conv1(self.constant_input(latent.shape[0]), latent[:, 0], noises[0])  # (B, C4, 4, 4)
+        skip = self.to_rgb1(out, latent[:, 1])  # (B, 3, 4, 4)
+        for level, to_rgb in enumerate(self.to_rgbs):
+            i = 2 * level + 1  # latent and noise index of this level's first conv
+            out = self.style_convs[2 * level](out, latent[:, i], noises[i])  # (B, C, 2H, 2W)
+            if modulate is not None:
+                out = modulate(level, out)
+            out = self.style_convs[2 * level + 1](out, latent[:, i + 1], noises[i + 1])
+            skip = to_rgb(out, latent[:, i + 2], skip)
+        return skip
+
+    def forward(self, styles: Sequence[torch.Tensor], input_is_latent: bool = False,
+                noise: Sequence[torch.Tensor] | None = None, randomize_noise: bool | None = None,
+                truncation: float = 1.0, truncation_latent: torch.Tensor | None = None,
+                inject_index: int | None = None, return_latents: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Official call signature: returns (image, W+ latent if return_latents else None)."""
+        latent = self.styles_to_wplus(styles, input_is_latent, truncation, truncation_latent, inject_index)
+        noises = list(noise) if noise is not None else self.resolve_noises(randomize_noise)
+        return self.synthesize(latent, noises), (latent if return_latents else None)

@@ -5,26 +5,28 @@ through modulated 3×3 convs with weight demodulation, per-pixel noise injection
 every resolution summed through FIR-upsampled skips. Upsampling convs are transposed stride-2 convs
 followed by the (1, 3, 3, 1) blur, as in the official implementation, so `StyleGAN2_512_Cmul1_FFHQ_B12G4_
 scratch_800k.pth` (`params_ema`) loads strictly and reproduces the reference outputs.
-
-`synthesize(latent, noises, modulate)` exposes the synthesis network with an optional hook applied after
-the first conv of every resolution 8…out_size; GFPGANv1 injects its spatial feature transform there.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gpen.models.stylegan2_ops import EqualLinear, FusedLeakyReLU, UpFirDnSmooth, UpFirDnUpsample, stylegan2_channels
+from gpen.models.stylegan2_ops import (
+    EqualLinear,
+    FusedLeakyReLU,
+    StyleGAN2Base,
+    UpFirDnSmooth,
+    UpFirDnUpsample,
+    stylegan2_channels,
+)
 from gpen.utils.validation import check_choice, check_range
 
 RESOLUTIONS = (8, 16, 32, 64, 128, 256, 512, 1024)
-# hook(level, features) -> features, called after the first conv of resolution 2**(level + 3)
-FeatureHook = Callable[[int, torch.Tensor], torch.Tensor]
 
 
 class NormStyleCode(nn.Module):
@@ -117,8 +119,12 @@ class ConstantInput(nn.Module):
         return self.weight.repeat(batch, 1, 1, 1)  # (B, C, 4, 4)
 
 
-class StyleGAN2Generator(nn.Module):
-    """StyleGAN2 generator: z (B, F) or W / W+ codes -> (B, 3, out_size, out_size) image in about [-1, 1]."""
+class StyleGAN2Generator(StyleGAN2Base):
+    """StyleGAN2 generator: z (B, F) or W / W+ codes -> (B, 3, out_size, out_size) image in about [-1, 1].
+
+    Usable on its own (`forward` keeps the official call signature) and as the GFPGANv1 prior through
+    `styles_to_wplus`, `resolve_noises` and `synthesize` (see StyleGAN2Base).
+    """
 
     def __init__(self, out_size: int, num_style_feat: int = 512, num_mlp: int = 8, channel_multiplier: float = 2,
                  resample_kernel: Sequence[int] = (1, 3, 3, 1), lr_mlp: float = 0.01, narrow: float = 1):
@@ -126,22 +132,14 @@ class StyleGAN2Generator(nn.Module):
         check_choice("out_size", out_size, RESOLUTIONS)
         check_range("channel_multiplier", channel_multiplier, 0.0625, 8)
         check_range("narrow", narrow, 0.0, 8)
-        self.num_style_feat = num_style_feat
+        self.init_layout(out_size, num_style_feat)
         self.style_mlp = nn.Sequential(NormStyleCode(), *[
             EqualLinear(num_style_feat, num_style_feat, lr_mul=lr_mlp, activate=True) for _ in range(num_mlp)])
         self.channels = ch = stylegan2_channels(channel_multiplier, narrow)
-        self.log_size = int(math.log2(out_size))
-        self.num_layers = (self.log_size - 2) * 2 + 1  # styled convs = noise inputs
-        self.num_latent = self.log_size * 2 - 2  # W+ entries: convs + toRGBs, sharing one per pair
-
         self.constant_input = ConstantInput(ch[4], 4)
         self.style_conv1 = StyleConv(ch[4], ch[4], num_style_feat, resample_kernel=resample_kernel)
         self.to_rgb1 = ToRGB(ch[4], num_style_feat, upsample=False, resample_kernel=resample_kernel)
         self.style_convs, self.to_rgbs = nn.ModuleList(), nn.ModuleList()
-        self.noises = nn.Module()  # fixed noise maps, used when noise is not randomised (eval)
-        for layer in range(self.num_layers):
-            res = 2 ** ((layer + 5) // 2)  # 4, 8, 8, 16, 16, ...
-            self.noises.register_buffer(f"noise{layer}", torch.randn(1, 1, res, res))
         in_channels = ch[4]
         for log_res in range(3, self.log_size + 1):
             out_channels = ch[2**log_res]
@@ -151,60 +149,3 @@ class StyleGAN2Generator(nn.Module):
                                               resample_kernel=resample_kernel))
             self.to_rgbs.append(ToRGB(out_channels, num_style_feat, resample_kernel=resample_kernel))
             in_channels = out_channels
-
-    def stored_noises(self) -> list[torch.Tensor]:
-        return [getattr(self.noises, f"noise{i}") for i in range(self.num_layers)]
-
-    def resolve_noises(self, randomize_noise: bool | None) -> list[torch.Tensor | None]:
-        """None = fresh noise when training, the stored maps in eval mode (official randomize_noise=False)."""
-        randomize = self.training if randomize_noise is None else randomize_noise
-        return [None] * self.num_layers if randomize else self.stored_noises()
-
-    @torch.no_grad()
-    def mean_latent(self, num_samples: int = 4096) -> torch.Tensor:
-        """Average W of `num_samples` random z, (1, F); the truncation centre and an inversion start."""
-        z = torch.randn(num_samples, self.num_style_feat, device=self.constant_input.weight.device)
-        return self.style_mlp(z).mean(0, keepdim=True)
-
-    def styles_to_wplus(self, styles: Sequence[torch.Tensor], input_is_latent: bool, truncation: float = 1.0,
-                        truncation_latent: torch.Tensor | None = None, inject_index: int | None = None) -> torch.Tensor:
-        """One or two codes (z, or w when input_is_latent; (B, F) or W+ (B, L, F)) -> W+ (B, L, F)."""
-        if not input_is_latent:
-            styles = [self.style_mlp(s) for s in styles]
-        if truncation < 1:
-            styles = [truncation_latent + truncation * (s - truncation_latent) for s in styles]
-        if len(styles) == 1:
-            s = styles[0]
-            return s if s.ndim == 3 else s.unsqueeze(1).repeat(1, self.num_latent, 1)
-        if len(styles) != 2:
-            raise ValueError(f"StyleGAN2Generator takes 1 or 2 style codes (style mixing), got {len(styles)}")
-        if inject_index is None:  # style mixing: crossover point drawn like the official code
-            inject_index = int(torch.randint(1, self.num_latent, ()).item())
-        first = styles[0].unsqueeze(1).repeat(1, inject_index, 1)
-        second = styles[1].unsqueeze(1).repeat(1, self.num_latent - inject_index, 1)
-        return torch.cat([first, second], dim=1)
-
-    def synthesize(self, latent: torch.Tensor, noises: Sequence[torch.Tensor | None],
-                   modulate: FeatureHook | None = None) -> torch.Tensor:
-        """W+ (B, num_latent, F) -> image (B, 3, S, S); `modulate` edits features after each level's 1st conv."""
-        out = self.style_conv1(self.constant_input(latent.shape[0]), latent[:, 0], noise=noises[0])  # (B, C, 4, 4)
-        skip = self.to_rgb1(out, latent[:, 1])
-        for level, to_rgb in enumerate(self.to_rgbs):
-            i = 2 * level + 1  # latent and noise index of this level's first conv
-            out = self.style_convs[2 * level](out, latent[:, i], noise=noises[i])  # (B, C, 2H, 2W)
-            if modulate is not None:
-                out = modulate(level, out)
-            out = self.style_convs[2 * level + 1](out, latent[:, i + 1], noise=noises[i + 1])
-            skip = to_rgb(out, latent[:, i + 2], skip)
-        return skip
-
-    def forward(self, styles: Sequence[torch.Tensor], input_is_latent: bool = False,
-                noise: Sequence[torch.Tensor] | None = None, randomize_noise: bool | None = None,
-                truncation: float = 1.0, truncation_latent: torch.Tensor | None = None,
-                inject_index: int | None = None, return_latents: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Official call signature: returns (image, W+ latent if return_latents else None)."""
-        latent = self.styles_to_wplus(styles, input_is_latent, truncation, truncation_latent, inject_index)
-        noises = list(noise) if noise is not None else self.resolve_noises(randomize_noise)
-        image = self.synthesize(latent, noises)
-        return image, (latent if return_latents else None)
