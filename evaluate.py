@@ -60,15 +60,15 @@ def restore_testset(cfg: DictConfig, inputs: Path, device: torch.device) -> tupl
     """Load the generator, restore the inputs into cfg.save_restored; returns the folder and notes."""
     from gpen.models import load_generator  # the networks package; only needed with a checkpoint
 
-    generator = load_generator(cfg.checkpoint, **cfg.generator_overrides)
+    out_dir = Path(cfg.save_restored).resolve()
+    if out_dir.is_relative_to(Path(cfg.testset).resolve()):
+        raise ValueError(f"save_restored={out_dir} lies inside the test set {cfg.testset}, which is only read")
+    generator = load_generator(cfg.checkpoint, **OmegaConf.to_container(cfg.generator_overrides))
     # GFPGANv1 keeps log2 of its output size; inputs of another size are resized to it (recorded).
     log_size = getattr(generator, "log_size", None)
     out_size = getattr(generator, "out_size", None) or (2**log_size if log_size else None)
     size = cfg.protocol.input_size or out_size
     dataset = ImagePairs(inputs, size=size)
-    out_dir = Path(cfg.save_restored).resolve()
-    if out_dir.is_relative_to(Path(cfg.testset).resolve()):
-        raise ValueError(f"save_restored={out_dir} lies inside the test set {cfg.testset}, which is only read")
     restore_folder(generator, dataset, out_dir, device, cfg.batch_size, cfg.num_workers, cfg.progress)
     notes = {"restored_images": len(dataset), "input_resized_to": size, "skipped_inputs": dataset.skipped.as_dict()}
     return out_dir, notes
@@ -96,6 +96,7 @@ def run(cfg: DictConfig, run_dir: Path) -> ResultsTable:
     metrics = [hydra.utils.instantiate(spec) for spec in cfg.metrics.values() if spec is not None]
     metrics = [m for m in metrics if testset.paired or not m.needs_reference]  # unpaired: no-reference only
     table = ResultsTable([m.name for m in metrics], {row: {} for row in rows}, metadata)
+    table.write(run_dir)  # the run's facts are on disk before the first metric starts
     table = evaluate_rows(rows, metrics, device, cfg.batch_size, cfg.num_workers, cfg.progress, table,
                           on_update=lambda t: t.write(run_dir))
     paths = table.write(run_dir)

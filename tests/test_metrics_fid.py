@@ -103,3 +103,14 @@ def test_fid_stats_command_features_and_refusals(tmp_path, monkeypatch):
     (tmp_path / "old.npz").write_bytes(b"keep")
     assert main(["--input", str(hq), "--output", str(tmp_path / "old.npz")]) == 2  # no silent overwrite
     assert (tmp_path / "old.npz").read_bytes() == b"keep"
+
+
+def test_trace_sqrt_with_rank_deficient_covariances_uses_the_fallback_correctly():
+    g = np.random.default_rng(3)
+    a, b = g.standard_normal((32, 10)), g.standard_normal((32, 12))
+    s1, s2 = a @ a.T, b @ b.T  # both rank-deficient (fewer samples than dimensions)
+    expected = np.sum(np.sqrt(np.clip(np.linalg.eigvals(s1 @ s2).real, 0, None)))
+    assert trace_sqrt_product(torch.from_numpy(s1), torch.from_numpy(s2)).item() == pytest.approx(expected, rel=1e-6)
+    full = _random_spd(32, 4)
+    expected = np.trace(scipy.linalg.sqrtm(s1 @ full)).real
+    assert trace_sqrt_product(torch.from_numpy(s1), torch.from_numpy(full)).item() == pytest.approx(expected, rel=1e-8)

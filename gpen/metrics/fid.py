@@ -11,8 +11,8 @@ pyiqa's FID block classes (pooling that excludes padding, max- instead of averag
 block); pyiqa's own builder downloads the weights, so the file is resolved through the cache here.
 
 The Fréchet distance needs tr((Σ1 Σ2)^½). Instead of `scipy.linalg.sqrtm` (a Schur decomposition,
-~100 s for 2048² on two cores, and complex round-off) it uses the eigenvalues of the symmetric PSD
-matrix Σ1^½ Σ2 Σ1^½, which has the same eigenvalues as Σ1 Σ2: two `eigh` calls in float64, on the
+~100 s for 2048² on two cores, and complex round-off) it sums the square roots of the eigenvalues of
+a symmetric PSD matrix with the same spectrum as Σ1 Σ2 (Lᵀ Σ2 L with Σ1 = L Lᵀ), in float64, on the
 GPU when one is given.
 """
 
@@ -85,19 +85,36 @@ def feature_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return features.mean(dim=0), torch.cov(features.T)
 
 
+def _symmetric_eigvals_sqrt_sum(matrix: torch.Tensor) -> torch.Tensor:
+    matrix = (matrix + matrix.T) / 2  # symmetric up to round-off; eigvalsh wants it exactly
+    return torch.linalg.eigvalsh(matrix).clamp_min(0).sqrt().sum()
+
+
 def trace_sqrt_product(sigma1: torch.Tensor, sigma2: torch.Tensor) -> torch.Tensor:
-    """tr((Σ1 Σ2)^½) for symmetric PSD Σ1, Σ2 via eigh of Σ1^½ Σ2 Σ1^½ (same spectrum as Σ1 Σ2)."""
+    """tr((Σ1 Σ2)^½) for symmetric PSD Σ1, Σ2, through a symmetric matrix with the spectrum of Σ1 Σ2.
+
+    With a Cholesky factor A = L Lᵀ of either (full-rank) covariance, Lᵀ B L has the eigenvalues of
+    A B, so one Cholesky and one eigenvalues-only `eigvalsh` suffice. FID reference statistics of a
+    large HQ set are full rank; when both are singular (fewer images than 2048 features) the route
+    via Σ1^½ (an `eigh` with vectors) is taken instead.
+    """
+    for a, b in ((sigma2, sigma1), (sigma1, sigma2)):
+        chol, info = torch.linalg.cholesky_ex(a)
+        if int(info) == 0:
+            return _symmetric_eigvals_sqrt_sum(chol.T @ b @ chol)
     eigvals, eigvecs = torch.linalg.eigh(sigma1)
     root1 = (eigvecs * eigvals.clamp_min(0).sqrt()) @ eigvecs.T  # Σ1^½
-    middle = root1 @ sigma2 @ root1
-    middle = (middle + middle.T) / 2  # symmetric up to round-off; eigh wants it exactly
-    return torch.linalg.eigvalsh(middle).clamp_min(0).sqrt().sum()
+    return _symmetric_eigvals_sqrt_sum(root1 @ sigma2 @ root1)
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2, device: torch.device | str = "cpu") -> float:
+ArrayLike = np.ndarray | torch.Tensor
+
+
+def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike,
+                     device: torch.device | str = "cpu") -> float:
     """‖μ1 − μ2‖² + tr(Σ1 + Σ2 − 2 (Σ1 Σ2)^½) between two Gaussians, in float64 on `device`."""
-    mu1, sigma1, mu2, sigma2 = (torch.as_tensor(np.asarray(t) if not torch.is_tensor(t) else t)
-                                .to(device=device, dtype=torch.float64) for t in (mu1, sigma1, mu2, sigma2))
+    mu1, sigma1, mu2, sigma2 = (torch.as_tensor(t).to(device=device, dtype=torch.float64)
+                                for t in (mu1, sigma1, mu2, sigma2))
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
         raise ValueError(f"FID statistics differ in shape: {tuple(mu1.shape)} vs {tuple(mu2.shape)}")
     diff = mu1 - mu2
