@@ -69,6 +69,9 @@ def restore_testset(cfg: DictConfig, inputs: Path, device: torch.device) -> tupl
     out_size = getattr(generator, "out_size", None) or (2**log_size if log_size else None)
     size = cfg.protocol.input_size or out_size
     dataset = ImagePairs(inputs, size=size)
+    if size is not None:
+        log.info("inputs of another size than %dx%d are resized to it (bicubic, antialiased) before restoring; "
+                 "recorded as restoration.input_resized_to", size, size)
     restore_folder(generator, dataset, out_dir, device, cfg.batch_size, cfg.num_workers, cfg.progress)
     notes = {"restored_images": len(dataset), "input_resized_to": size, "skipped_inputs": dataset.skipped.as_dict()}
     return out_dir, notes

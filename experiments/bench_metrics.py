@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--only", nargs="*", default=None, help="metric names to time (default: all)")
     parser.add_argument("--skip-scipy", action="store_true")
     args = parser.parse_args()
     if args.threads:
@@ -107,13 +108,15 @@ def main() -> None:
                "Deg (ArcFace)": Deg(network=ResNetArcFace())}
     print(f"{args.images} images of {args.size}x{args.size}, batch {args.batch_size}, {args.runs} runs, median")
     for name, metric in metrics.items():
+        if args.only and name.split()[0] not in args.only:
+            continue
         if isinstance(metric, FID):  # timed without reference statistics: features only
             metric.device = device
             metric.network = metric.network.to(device).eval()
         else:
             metric.setup(device)
         seconds = time_metric(metric, images, references, args.batch_size, args.runs, device)
-        print(f"{name:14s} {seconds * 1000:8.1f} s / 1000 images  ({seconds * 1000:.1f} ms / image)")
+        print(f"{name:14s} {seconds * 1000:8.1f} s / 1000 images  ({seconds * 1000:.1f} ms / image)", flush=True)
     if args.skip_scipy:
         return
     bench_sqrt(device, args.runs)

@@ -8,6 +8,7 @@ from gpen.data.testsets import ImagePairs, open_testset
 from gpen.metrics.api import evaluate_rows
 from gpen.metrics.base import PerImageMetric
 from gpen.metrics.fid import FID
+from gpen.metrics.niqe import NIQE
 from gpen.metrics.perceptual import LPIPS
 from gpen.metrics.pixel import PSNR, SSIM
 from gpen.utils.image_io import write_image
@@ -57,16 +58,20 @@ def test_unavailable_and_failing_metrics_do_not_stop_the_others(tmp_path, monkey
     root = _write_set(tmp_path / "set", ["a", "b", "c"])
     rows = {"ours": ImagePairs(root / "gt", root / "gt"), "Input": ImagePairs(root / "lq", root / "gt")}
     snapshots = []
-    metrics = [PSNR(), LPIPS(), Broken(), FID(reference_stats=tmp_path / "ffhq.npz"), SSIM()]
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(b"not numpy")
+    metrics = [PSNR(), LPIPS(), Broken(), FID(reference_stats=tmp_path / "ffhq.npz"), SSIM(),
+               NIQE(params_file=damaged)]
     table = evaluate_rows(rows, metrics, "cpu", batch_size=2, progress=False,
                           on_update=lambda t: snapshots.append({r: dict(c) for r, c in t.rows.items()}))
-    assert table.metrics == ["PSNR", "LPIPS", "Broken", "FID", "SSIM"]
+    assert table.metrics == ["PSNR", "LPIPS", "Broken", "FID", "SSIM", "NIQE"]
     assert table.get("ours", "PSNR") == float("inf") and 20 < table.get("Input", "PSNR") < 40
     assert table.get("ours", "SSIM") == pytest.approx(1.0) and table.get("Input", "SSIM") < 1.0
     assert table.get("ours", "LPIPS").startswith("unavailable: Missing pretrained weights for LPIPS vgg")
     assert table.get("Input", "FID").startswith("unavailable: FID reference statistics not found")
     assert table.get("ours", "Broken") == "failed: RuntimeError: boom"
-    assert len(snapshots) == 5 and "SSIM" not in snapshots[0]["ours"]  # written after every metric
+    assert table.get("Input", "NIQE").startswith("failed: ")  # a damaged file: reported, others kept
+    assert len(snapshots) == 6 and "SSIM" not in snapshots[0]["ours"]  # written after every metric
     assert table.metadata["metric_details"]["Input"]["PSNR"]["images"] == 3
 
 

@@ -66,19 +66,26 @@ def evaluate_rows(rows: Mapping[str, ImagePairs], metrics: Sequence[Metric], dev
         applicable = [r for r, data in rows.items() if not metric.needs_reference or data.reference_folder]
         if not applicable:
             continue
-        try:
-            metric.setup(device)
-        except UNAVAILABLE_ERRORS as error:
-            log.warning("%s unavailable: %s", metric.name, error)
-            for row in applicable:
-                table.set(row, metric.name, UNAVAILABLE + str(error))
-        else:
-            for row in applicable:
-                table.set(row, metric.name, _score_row(metric, rows[row], row, device, batch_size,
-                                                       num_workers, progress, details))
+        problem = _setup(metric, device)
+        for row in applicable:
+            table.set(row, metric.name, problem or _score_row(metric, rows[row], row, device, batch_size,
+                                                                num_workers, progress, details))
         if on_update is not None:
             on_update(table)
     return table
+
+
+def _setup(metric: Metric, device: torch.device) -> str | None:
+    """Set the metric up; the table text saying why it cannot run, or None when it can."""
+    try:
+        metric.setup(device)
+    except UNAVAILABLE_ERRORS as error:
+        log.warning("%s unavailable: %s", metric.name, error)
+        return UNAVAILABLE + str(error)
+    except Exception as error:  # e.g. a damaged weight file: report it, keep the other metrics
+        log.exception("%s could not be set up", metric.name)
+        return f"failed: {type(error).__name__}: {error}"
+    return None
 
 
 def _score_row(metric: Metric, dataset: ImagePairs, row: str, device: torch.device, batch_size: int,

@@ -15,7 +15,6 @@ by default and recorded in the results metadata when on.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from gpen.metrics.base import PerImageMetric, quantize_8bit
 
@@ -45,11 +44,14 @@ def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch
 
 
 def _blur_valid(images: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian filter per channel, 'valid' region only: (B, C, H, W) -> (B, C, H-10, W-10)."""
-    channels = images.shape[1]
-    kx = window.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
-    ky = window.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
-    return F.conv2d(F.conv2d(images, kx, groups=channels), ky, groups=channels)
+    """Separable Gaussian filter per channel, 'valid' region only: (B, C, H, W) -> (B, C, H-10, W-10).
+
+    Written as sums of shifted slices: in float64 on CPU this is several times faster than conv2d.
+    """
+    k = window.numel()
+    h, w = images.shape[-2] - k + 1, images.shape[-1] - k + 1
+    rows = sum(window[i] * images[..., i:i + w] for i in range(k))
+    return sum(window[i] * rows[..., i:i + h, :] for i in range(k))
 
 
 def ssim(restored: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
