@@ -128,6 +128,11 @@ def test_invalid_settings_are_refused_with_the_key():
             GFPGANv1(**{**TINY, "out_size": 32, **kwargs})
 
 
+def test_wrong_input_size_is_refused_clearly():
+    with pytest.raises(ValueError, match=r"takes faces of shape \(B, 3, 32, 32\), got \(1, 3, 64, 64\)"):
+        tiny(32)(torch.randn(1, 3, 64, 64))
+
+
 @pytest.mark.parametrize("fix_decoder", [True, False])
 def test_fix_decoder_freezes_the_prior_only(fix_decoder):
     net = tiny(32, sft_half=True, fix_decoder=fix_decoder).train()

@@ -119,6 +119,10 @@ class GFPGANv1(nn.Module):
     def encode(self, x: torch.Tensor, return_rgb: bool = True
                ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
         """Degraded face (B, 3, S, S) -> (W+ code (B, L, F), [(scale, shift)] per level 8…S, [toRGB images])."""
+        size = 2**self.log_size
+        if x.ndim != 4 or x.shape[1:] != (3, size, size):
+            raise ValueError(f"GFPGANv1 (out_size={size}) takes faces of shape (B, 3, {size}, {size}), got "
+                             f"{tuple(x.shape)}; align and resize the faces to out_size first")
         feat = self.conv_body_first(x)  # (B, C_S, S, S)
         skips = []
         for down in self.conv_body_down:
