@@ -5,13 +5,18 @@ The original GFPGANv1 and the StyleGAN2 / facial-component discriminators are bu
 - equalised learning rate: weights are stored N(0, 1) and scaled by 1/sqrt(fan_in) at run time
   (`EqualConv2d`, `EqualLinear`), so the official checkpoints load unchanged;
 - bias + LeakyReLU(0.2) scaled by sqrt(2) (`FusedLeakyReLU`), here as two ordinary ops instead of a CUDA
-  extension — autograd and torch.compile handle them, and the math is identical;
+  extension — autograd handles them (the double backward of R1 included), and the math is identical;
 - FIR resampling with the (1, 3, 3, 1) blur kernel (`upfirdn2d`), here as a depthwise `conv2d`
   (one filter per channel, `groups=C`) instead of the reference implementations' reshape of every
   channel into the batch dimension; that keeps channels_last layouts and is faster on CPU.
 
-Module and parameter names follow the official StyleGAN2 / GFP-GAN code so released state dicts load
-strictly (e.g. `conv_body.1.conv2.1.weight`, `final_linear.0.bias`).
+Operations run in the reference order, so with identical weights the outputs equal the official
+ones bit for bit on CPU (experiments/check_official_parity_v1.py). Module and parameter names follow
+the official StyleGAN2 / GFP-GAN code so released state dicts load strictly (e.g.
+`conv_body.1.conv2.1.weight`, `final_linear.0.bias`).
+
+`StyleGAN2Base` holds what any StyleGAN2 generator variant does with its layers (codes -> W+,
+fixed or fresh noise, synthesis with a feature hook for SFT, the official call signature).
 """
 
 from __future__ import annotations
