@@ -16,6 +16,7 @@ _EXPORTS = {
     "VGGFeatureExtractor": "gpen.models.vgg",
     "StyleGAN2GeneratorClean": "gpen.models.stylegan2_clean",
     "GFPGANv1Clean": "gpen.models.gfpgan_clean",
+    "to_channels_last": "gpen.models.stylegan2_clean",
     "StyleGAN2Generator": "gpen.models.stylegan2_v1",
     "GFPGANv1": "gpen.models.gfpgan_v1",
     "StyleGAN2Discriminator": "gpen.models.discriminators",

@@ -98,7 +98,9 @@ class StyleConv(nn.Module):
         out = self.modulated_conv(x, style, gain=math.sqrt(2))  # √2: gain of the original fused LeakyReLU
         if noise is None:
             noise = out.new_empty(out.shape[0], 1, *out.shape[2:]).normal_()  # (B, 1, H, W)
-        out = out + self.weight * noise + self.bias
+        # Cast the small operands to the features' dtype: under bf16 autocast the float32 parameters
+        # would otherwise promote the whole (B, C, H, W) map back to float32 at every layer.
+        out = out + self.weight.to(out.dtype) * noise.to(out.dtype) + self.bias.to(out.dtype)
         return F.leaky_relu(out, 0.2)
 
 
