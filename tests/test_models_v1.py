@@ -242,3 +242,22 @@ def test_channels_last_gives_the_same_image():
         out = to_channels_last(net)(x.contiguous(memory_format=torch.channels_last))[0]
     assert net.conv_body_first[0].weight.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu_and_runs_under_bf16_autocast():
+    net = tiny(64, sft_half=True).eval()
+    x = torch.randn(2, 3, 64, 64)
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False  # TF32 convs alone would differ by ~1e-3
+    try:
+        with torch.no_grad():
+            reference = net(x)[0]
+            gpu_net = net.cuda()
+            out = gpu_net(x.cuda())[0].cpu()
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                half = gpu_net(x.cuda())[0]
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
+    torch.testing.assert_close(out, reference, atol=1e-4, rtol=1e-4)
+    assert torch.isfinite(half).all()
