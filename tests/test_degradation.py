@@ -8,9 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
-from gpen.data.blur import L1_TOLERANCE, blur, gaussian_kernel, separable_terms
-from gpen.data.degradation import GFPGANDegradation, add_gaussian_noise, jpeg
+from gpen.data.blur import L1_TOLERANCE, blur, blur_and_resize, fft_filter, gaussian_kernel, separable_terms
+from gpen.data.degradation import GFPGANDegradation, add_gaussian_noise, color_jitter, jpeg
 from gpen.utils.validation import ConfigValueError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -38,6 +39,18 @@ def test_fast_blur_matches_dense_filter(sx, sy, theta):
     kernel = gaussian_kernel(41, sx, sy, theta)
     dense = cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
     assert np.abs(blur(image, kernel) - dense).max() <= L1_TOLERANCE
+
+
+@pytest.mark.parametrize("sx,sy,theta,size", [(3.0, 3.0, 0.0, (24, 24)), (5.0, 2.0, 0.0, (40, 30)),
+                                              (2.0, 6.0, 0.9, (12, 12)), (8.0, 0.5, 0.7, (30, 30)),
+                                              (1.0, 1.0, 0.0, (110, 110))])
+def test_blur_then_resize_shortcuts_match_the_plain_order(sx, sy, theta, size):
+    image = textured()
+    kernel = gaussian_kernel(41, sx, sy, theta)
+    dense = cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
+    expected = cv2.resize(dense, size, interpolation=cv2.INTER_LINEAR)
+    assert np.abs(blur_and_resize(image, kernel, size) - expected).max() <= L1_TOLERANCE
+    assert np.abs(fft_filter(image, kernel) - dense).max() < 1e-5
 
 
 def test_kernel_shape_and_moments():
@@ -74,6 +87,22 @@ def test_noise_std_follows_sigma():
         through = GFPGANDegradation().apply(flat, only(noise_sigma=sigma, noise_seed=1))
         luma = (through - 0.5) @ np.array([0.299, 0.587, 0.114], np.float32)
         assert luma.std() == pytest.approx(sigma / 255 * 0.6686, rel=0.1)
+
+
+def test_color_jitter_matches_torchvision():
+    from torchvision.transforms import functional as tvf
+
+    image = textured(seed=6)
+    jitter = {"order": ["hue", "contrast", "brightness", "saturation"], "brightness": 1.3, "contrast": 0.6,
+              "saturation": 1.4, "hue": 0.07}
+    tensor = torch.from_numpy(image.transpose(2, 0, 1).copy())
+    ops = {"brightness": tvf.adjust_brightness, "contrast": tvf.adjust_contrast,
+           "saturation": tvf.adjust_saturation, "hue": tvf.adjust_hue}
+    for name in jitter["order"]:
+        tensor = ops[name](tensor, jitter[name])
+    ours = color_jitter(image, jitter)
+    # gray weights rounded differently (cv2 vs torchvision): ~2e-5, far below one 8-bit level
+    assert np.abs(ours - tensor.numpy().transpose(1, 2, 0)).max() < 1e-4
 
 
 def test_jpeg_error_grows_as_quality_drops():

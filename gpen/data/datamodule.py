@@ -6,13 +6,15 @@ the dataset the epoch through `set_epoch`, and yields (epoch, index) pairs so th
 workers (whose dataset copies never see `set_epoch`) still draw that epoch's degradations.
 Lightning calls the sampler's `set_epoch` at the start of every training epoch. Validation always
 uses epoch 0 with no shuffling, so its LQ images are the same every time.
+
+Workers do not call `cv2.setNumThreads`: in a forked worker whose parent already ran OpenCV's
+thread pool, that call deadlocks (seen with opencv 5.0), and OpenCV runs fine without it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import cv2
 import numpy as np
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -41,11 +43,6 @@ class EpochSampler(Sampler):
         n = len(self.dataset)
         order = np.random.default_rng([self.seed, self.epoch]).permutation(n) if self.shuffle else range(n)
         return iter([(self.epoch, int(i)) for i in order])
-
-
-def init_worker(_: int) -> None:
-    # Each loader worker is one process; OpenCV's own thread pool would oversubscribe the cores.
-    cv2.setNumThreads(1)
 
 
 class FaceDataModule(pl.LightningDataModule):
@@ -85,8 +82,7 @@ class FaceDataModule(pl.LightningDataModule):
     def _loader(self, dataset: Dataset, batch_size: int, sampler: Sampler | None, drop_last: bool) -> DataLoader:
         return DataLoader(
             dataset, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
-            pin_memory=self.pin_memory, drop_last=drop_last, worker_init_fn=init_worker,
-            persistent_workers=self.persistent_workers,
+            pin_memory=self.pin_memory, drop_last=drop_last, persistent_workers=self.persistent_workers,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -21,8 +21,9 @@ from typing import Any
 import albumentations.augmentations.pixel.functional as albu
 import cv2
 import numpy as np
+import torch
 
-from gpen.data.blur import blur, gaussian_kernel
+from gpen.data.blur import blur_and_resize, gaussian_kernel
 from gpen.utils.validation import check_interval, check_odd, check_probability, check_range
 
 COLOR_JITTER_OPS = ("brightness", "contrast", "saturation", "hue")
@@ -121,10 +122,10 @@ class GFPGANDegradation:
             return gt.astype(np.float32, copy=True)
         h, w = gt.shape[:2]
         kernel = gaussian_kernel(self.blur_kernel_size, params["sigma_x"], params["sigma_y"], params["theta"])
-        image = blur(np.ascontiguousarray(gt, dtype=np.float32), kernel)
         r = params["downsample"]
         small = (max(1, int(w // r)), max(1, int(h // r)))  # official size rule: int(w // r)
-        image = cv2.resize(image, small, interpolation=cv2.INTER_LINEAR)  # (h/r, w/r, 3)
+        # blur, then bilinear resize by 1/r: (h/r, w/r, 3)
+        image = blur_and_resize(np.ascontiguousarray(gt, dtype=np.float32), kernel, small)
         image = add_gaussian_noise(image, params["noise_sigma"], params["noise_seed"])
         image = jpeg(image, params["jpeg_quality"])
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)  # (h, w, 3)
@@ -138,11 +139,15 @@ class GFPGANDegradation:
 
 
 def add_gaussian_noise(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
-    """Add N(0, (sigma/255)^2) per pixel and channel (float32 field from `seed`), clipped to [0, 1]."""
+    """Add N(0, (sigma/255)^2) per pixel and channel (a field fixed by `seed`), clipped to [0, 1]."""
     if sigma <= 0.0:
         return image
-    noise = np.random.default_rng(seed).standard_normal(image.shape, dtype=np.float32)
-    return np.clip(image + noise * np.float32(sigma / 255.0), 0.0, 1.0)
+    # torch's seeded generator draws normals ~3x faster than numpy's; the field depends only on seed.
+    generator = torch.Generator().manual_seed(int(seed))
+    noise = torch.randn(image.shape, generator=generator, dtype=torch.float32).numpy()
+    noise *= np.float32(sigma / 255.0)
+    noise += image
+    return np.clip(noise, 0.0, 1.0, out=noise)
 
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -153,14 +158,23 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
 
 
 def color_jitter(image: np.ndarray, jitter: dict[str, Any]) -> np.ndarray:
-    """torchvision-style brightness/contrast/saturation/hue in the sampled order, clipped after each."""
-    ops = {
-        "brightness": albu.adjust_brightness_torchvision,
-        "contrast": albu.adjust_contrast_torchvision,
-        "saturation": albu.adjust_saturation_torchvision,
-        "hue": albu.adjust_hue_torchvision,
-    }
+    """torchvision-style brightness/contrast/saturation/hue in the sampled order, clipped after each.
+
+    Saturation and hue use albumentations' torchvision-compatible functions; brightness and
+    contrast are one multiply-add here because albumentations' float32 paths for them cost 3-8 ms
+    per 512 px image (more than the rest of the model without the blur).
+    """
     image = np.ascontiguousarray(image, dtype=np.float32)
     for name in jitter["order"]:
-        image = np.clip(ops[name](image, jitter[name]), 0.0, 1.0)
+        factor = jitter[name]
+        if name == "brightness":
+            image = image * np.float32(factor)
+        elif name == "contrast":
+            mean = float(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).mean())
+            image = image * np.float32(factor) + np.float32(mean * (1.0 - factor))
+        elif name == "saturation":
+            image = albu.adjust_saturation_torchvision(image, factor)
+        else:
+            image = albu.adjust_hue_torchvision(image, factor)
+        image = np.clip(image, 0.0, 1.0, out=image if image.flags.writeable else None)
     return image
