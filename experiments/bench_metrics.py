@@ -6,7 +6,7 @@
 Networks whose weights are not on this machine (LPIPS VGG trunk, FID Inception, ArcFace) are built
 with random weights: the compute is the same. Each metric is timed over `--images` random 512² images
 in batches of `--batch-size`, `--runs` times after one warm-up batch; the median is reported, scaled
-to 1,000 images. The FID square root compares our eigh-based trace (float64) with
+to 1,000 images. The FID square root compares our Cholesky + eigvalsh trace (float64) with
 `scipy.linalg.sqrtm` on 2048×2048 covariances (scipy once only: it is slow).
 """
 
@@ -76,7 +76,7 @@ def bench_sqrt(device: torch.device, runs: int, dim: int = 2048) -> None:
         value = trace_sqrt_product(t1, t2).item()
         sync(device)
         ours.append(time.perf_counter() - start)
-    print(f"FID sqrt  ours (eigh, float64, {device.type}): median {statistics.median(ours):.2f} s "
+    print(f"FID sqrt  ours (Cholesky + eigvalsh, float64, {device.type}): median {statistics.median(ours):.2f} s "
           f"of {runs} runs, tr sqrt = {value:.6f}")
     start = time.perf_counter()
     reference = np.trace(scipy.linalg.sqrtm(s1 @ s2)).real
