@@ -16,13 +16,13 @@ from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-import hydra  # noqa: E402
-import torch  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-from pytorch_lightning.utilities import rank_zero_info  # noqa: E402
+import hydra
+import torch
+from omegaconf import DictConfig
+from pytorch_lightning.utilities import rank_zero_info
 
-from gpen.lit.build import build_training  # noqa: E402
-from gpen.lit.pretrained import load_pretrained  # noqa: E402
+from gpen.lit.build import build_training
+from gpen.lit.pretrained import load_pretrained
 
 
 def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:

@@ -23,13 +23,13 @@ from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
 
-from gpen.lit.build import build_module  # noqa: E402
-from gpen.losses.base import LossInputs, gram_matrix  # noqa: E402
-from gpen.losses.perceptual import PerceptualLoss  # noqa: E402
+from gpen.lit.build import build_module
+from gpen.losses.base import LossInputs, gram_matrix
+from gpen.losses.perceptual import PerceptualLoss
 
 CONFIGS = {
     "default": [],  # exactly what `python train.py` trains
@@ -40,7 +40,8 @@ CONFIGS = {
 def machine(device: torch.device) -> str:
     cpu = platform.processor()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     text = f"CPU {cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, torch {torch.__version__}"
@@ -99,10 +100,10 @@ def step_parts(module, batch, autocast, device: torch.device) -> dict[str, float
         loss.backward()
 
     for name, term in module.losses.items():
-        times[f"loss {name}"] = timed(lambda: run_term(term), device)
+        times[f"loss {name}"] = timed(lambda term=term: run_term(term), device)
         if isinstance(term, PerceptualLoss):
             times[f"loss {name} (concat variant)"] = timed(
-                lambda: _backward(concat_perceptual, term, det, autocast), device)
+                lambda term=term: _backward(concat_perceptual, term, det, autocast), device)
     for name, term in module.adversarial.items():
         def d_step(term=term, step=1):
             with autocast:

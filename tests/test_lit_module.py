@@ -18,6 +18,7 @@ from gpen.lit.ema import EMAUpdater, ema_copy
 from gpen.lit.module import NonFiniteLossError
 from gpen.lit.optim import lazy_regularized_adam
 from gpen.losses.base import LossTerm
+from gpen.models.loading import load_generator
 from gpen.utils.validation import ConfigValueError
 
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
@@ -29,6 +30,15 @@ TINY = [
     "trainer.accelerator=cpu", "~callbacks.progress_bar", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
     "trainer.max_steps=1", "trainer.val_check_interval=1", "trainer.log_every_n_steps=1", "trainer.max_time=null",
 ]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Two OpenMP threads per process thrash on a shared 2-core machine (4x slower measured); restore after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 def tiny_cfg(tmp_path, *overrides):
@@ -61,7 +71,10 @@ def test_one_step_trains_g_d_component_ds_and_keeps_the_frozen_prior(tmp_path):
         assert changed(comp_before[part], disc), f"component discriminator {part} did not train"
     assert changed(ema_before, module.generator_ema)
     assert module.trainer.global_step == 1  # iterations, not optimizer steps
-    assert (tmp_path / "checkpoints" / "generator_ema.pth").is_file()
+    for file in ("last.ckpt", "generator_ema.pth"):  # the inference loader reads both layouts
+        loaded = load_generator(tmp_path / "checkpoints" / file)
+        for key, value in module.generator_ema.state_dict().items():
+            assert torch.equal(loaded.state_dict()[key], value), (file, key)
     assert (tmp_path / "samples" / "step_0000001.png").is_file()
     logged = (tmp_path / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
     for name in ("train/loss_pix", "train/loss_pyramid", "train/loss_gan", "train/loss_comp_gan",
@@ -83,7 +96,7 @@ def test_weight_zero_terms_are_not_built_and_get_no_optimizer(tmp_path):
     cfg = tiny_cfg(tmp_path, "loss.terms.comp.weight=0", "loss.terms.percep.weight=0")
     module = build_module(cfg)
     assert "comp" not in module.losses and "percep" not in module.losses
-    g_opt, *d_opts = module.configure_optimizers()[0]
+    _, *d_opts = module.configure_optimizers()[0]
     assert len(d_opts) == 1  # only the global discriminator
 
 

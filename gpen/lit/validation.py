@@ -55,7 +55,7 @@ class RestorationValidator(nn.Module):
                            "(no download on this machine); PSNR/SSIM are still computed.")
             self.want_lpips = False
             return
-        import lpips  # noqa: PLC0415 - imported only when its weights exist
+        import lpips  # only when its backbone file exists
 
         self._lpips.append(lpips.LPIPS(net="vgg", version="0.1", verbose=False).eval().requires_grad_(False))
 
