@@ -35,12 +35,10 @@ def gaussian_kernel(size: int, sigma_x: float, sigma_y: float, theta: float) -> 
     axis = np.arange(-half, half + 1, dtype=np.float64)
     xx, yy = np.meshgrid(axis, axis)  # (size, size)
     cos, sin = math.cos(theta), math.sin(theta)
-    rotation = np.array([[cos, -sin], [sin, cos]])
-    covariance = rotation @ np.diag([sigma_x ** 2, sigma_y ** 2]) @ rotation.T
-    inverse = np.linalg.inv(covariance)
-    grid = np.stack([xx, yy], axis=-1)  # (size, size, 2)
-    exponent = np.einsum("hwi,ij,hwj->hw", grid, inverse, grid)
-    kernel = np.exp(-0.5 * exponent)
+    # inverse covariance R diag(1/sx^2, 1/sy^2) R^T, written out (no LAPACK call per image)
+    ix, iy = 1.0 / sigma_x ** 2, 1.0 / sigma_y ** 2
+    a, b, c = cos * cos * ix + sin * sin * iy, cos * sin * (ix - iy), sin * sin * ix + cos * cos * iy
+    kernel = np.exp(-0.5 * (a * xx * xx + 2.0 * b * xx * yy + c * yy * yy))
     return (kernel / kernel.sum()).astype(np.float32)
 
 
@@ -86,8 +84,18 @@ def separable_terms(kernel: np.ndarray,
     when that needs more than `max_taps` 1-D taps in total (a dense filter is then cheaper).
     """
     kernel = kernel.astype(np.float64)
-    terms, approx, taps = [], np.zeros(kernel.shape, dtype=np.float64), 0
     size = kernel.shape[0]
+    centre = size // 2
+    # Isotropic and axis-aligned kernels are exactly the outer product of their centre column and
+    # row: check that directly before any iteration.
+    column, row = kernel[:, centre], kernel[centre, :]
+    if np.abs(kernel - np.outer(column, row) / kernel[centre, centre]).sum() <= L1_TOLERANCE:
+        scale = math.sqrt(kernel[centre, centre])
+        column, row = _crop_support(column / scale), _crop_support(row / scale)
+        if len(column) + len(row) <= max_taps:
+            return [(column.astype(np.float32), row.astype(np.float32))]
+        return None
+    terms, approx, taps = [], np.zeros(kernel.shape, dtype=np.float64), 0
     for _ in range(size):
         u, sigma, v = _top_singular_pair(kernel - approx)
         scale = math.sqrt(sigma)
@@ -128,10 +136,13 @@ def blur_and_resize(image: np.ndarray, kernel: np.ndarray, size: tuple[int, int]
     For separable terms the horizontal pass runs at full size, then the horizontal resize, and
     the vertical pass only on the narrower image. Filtering and resizing along different axes
     commute and cv2's bilinear resize is separable, so this equals blurring first (to float
-    rounding, tested) at about two thirds of the cost for shrink factors >= 2.
+    rounding, tested) at about two thirds of the cost for shrink factors >= 2. Kernels for the FFT
+    path shrink between the two inverse transforms instead (`fft_filter_and_resize`).
     """
     w, h = size
     terms = separable_terms(kernel)
+    if terms is None and h < 0.8 * image.shape[0]:
+        return fft_filter_and_resize(image, kernel, size)
     if terms is None or w > 0.8 * image.shape[1]:
         return cv2.resize(blur(image, kernel), size, interpolation=cv2.INTER_LINEAR)
     one = np.ones(1, np.float32)
@@ -157,21 +168,55 @@ def _fft_size(n: int) -> int:
     return best
 
 
-def fft_filter(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Dense correlation of float32 (H, W, C) with a square odd kernel through one real FFT.
-
-    For the 41x41 kernels here this costs ~15% less than `cv2.filter2D`'s own tiled DFT (measured
-    in experiments/bench_degradation.py), and any kernel works, so it takes the rotated
-    anisotropic kernels that too many separable terms would make slow.
-    """
-    import torch  # local: only this path needs torch
+def _spectra(image: np.ndarray, kernel: np.ndarray):
+    """Product of the real FFTs of the reflect-padded image and the flipped kernel, and the layout."""
+    import torch  # local: only the FFT path needs torch
 
     h, w, _ = image.shape
     pad = kernel.shape[0] // 2
     padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)  # (H+2p, W+2p, C)
-    size = (_fft_size(h + 2 * pad), _fft_size(w + 2 * pad))
-    signal = torch.from_numpy(padded).permute(2, 0, 1)  # (C, H+2p, W+2p)
+    ny, nx = _fft_size(h + 2 * pad), _fft_size(w + 2 * pad)
+    signal = torch.fft.rfft2(torch.from_numpy(padded).permute(2, 0, 1), s=(ny, nx))  # (C, ny, nx/2+1)
     flipped = torch.from_numpy(np.ascontiguousarray(kernel[::-1, ::-1], dtype=np.float32))
-    spectrum = torch.fft.rfft2(signal, s=size) * torch.fft.rfft2(flipped, s=size)
-    full = torch.fft.irfft2(spectrum, s=size)  # (C, *size): linear convolution, no wrap-around needed
+    # the kernel has only 2p+1 non-zero rows: transform those along x, then along y
+    response = torch.fft.fft(torch.fft.rfft(flipped, n=nx, dim=1), n=ny, dim=0)  # (ny, nx/2+1)
+    return signal * response, pad, ny, nx
+
+
+def fft_filter(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Dense correlation of float32 (H, W, C) with a square odd kernel through one real FFT.
+
+    Any kernel works, so this takes the rotated anisotropic kernels that too many separable terms
+    would make slow; it matches `cv2.filter2D` to float rounding. The padded length is at least
+    H + 2p, so the circular wrap-around only touches the border rows that are cropped away.
+    """
+    import torch
+
+    h, w, _ = image.shape
+    spectrum, pad, ny, nx = _spectra(image, kernel)
+    full = torch.fft.irfft2(spectrum, s=(ny, nx))  # (C, ny, nx)
     return full[:, 2 * pad: 2 * pad + h, 2 * pad: 2 * pad + w].permute(1, 2, 0).contiguous().numpy()
+
+
+def fft_filter_and_resize(image: np.ndarray, kernel: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`cv2.resize(fft_filter(image, kernel), size, INTER_LINEAR)`, shrinking before the last transform.
+
+    After the inverse transform along y, the vertical bilinear resize (linear, along y only) is
+    applied to the half-spectrum rows, so the inverse transform along x runs on the output rows
+    only. Same result to float rounding (tested).
+    """
+    import torch
+
+    h, w, channels = image.shape
+    out_w, out_h = size
+    spectrum, pad, ny, nx = _spectra(image, kernel)
+    rows = torch.fft.ifft(spectrum, dim=1)[:, 2 * pad: 2 * pad + h]  # (C, H, nx/2+1) complex
+    bins = rows.shape[2]
+    flat = rows.permute(1, 0, 2).reshape(h, channels * bins)  # (H, C*bins)
+    parts = [cv2.resize(np.ascontiguousarray(part.numpy()), (channels * bins, out_h), interpolation=cv2.INTER_LINEAR)
+             for part in (flat.real, flat.imag)]  # each (out_h, C*bins)
+    shrunk = torch.complex(torch.from_numpy(parts[0]), torch.from_numpy(parts[1]))
+    shrunk = shrunk.reshape(out_h, channels, bins)
+    filtered = torch.fft.irfft(shrunk, n=nx, dim=2)[:, :, 2 * pad: 2 * pad + w]  # (out_h, C, W)
+    filtered = filtered.permute(0, 2, 1).contiguous().numpy()  # (out_h, W, C)
+    return cv2.resize(filtered, (out_w, out_h), interpolation=cv2.INTER_LINEAR)

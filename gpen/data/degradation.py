@@ -130,12 +130,22 @@ class GFPGANDegradation:
         image = jpeg(image, params["jpeg_quality"])
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)  # (h, w, 3)
         if params["color_shift"] is not None:
-            image = np.clip(image + np.asarray(params["color_shift"], np.float32) / 255.0, 0.0, 1.0)
+            image += np.asarray(params["color_shift"], np.float32) / np.float32(255.0)
+            np.clip(image, 0.0, 1.0, out=image)
         if params["gray"]:
             image = np.repeat(albu.to_gray_weighted_average(image)[:, :, None], 3, axis=2)
         if params["color_jitter"] is not None:
             image = color_jitter(image, params["color_jitter"])
-        return (np.clip(image, 0.0, 1.0) * 255.0).round().astype(np.float32) / 255.0  # 8-bit LQ
+        return quantize_8bit(image)
+
+
+def quantize_8bit(image: np.ndarray) -> np.ndarray:
+    """Clip to [0, 1] and round to the 256 levels of an 8-bit image (the LQ is an 8-bit image)."""
+    out = np.clip(image, 0.0, 1.0, dtype=np.float32)
+    out *= np.float32(255.0)
+    np.rint(out, out=out)
+    out /= np.float32(255.0)
+    return out
 
 
 def add_gaussian_noise(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
