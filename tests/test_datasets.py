@@ -235,3 +235,34 @@ def test_landmarks_file_is_plain_json(tmp_path):
     write_landmarks(tmp_path / "lm.json", {"a.png": {"size": [8, 8], "landmarks": None, "score": 0.0}})
     payload = json.loads((tmp_path / "lm.json").read_text())
     assert payload["format"] == "gpen-landmarks/v1" and payload["images"]["a.png"]["landmarks"] is None
+
+
+def test_lightning_passes_the_epoch_to_the_sampler():
+    import pytorch_lightning as pl
+
+    class Recorder(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+            self.seen = {}
+
+        def training_step(self, batch, _):
+            for name, lq in zip(batch["name"], batch["lq"]):
+                self.seen.setdefault(self.current_epoch, {})[name] = lq.clone()
+            return (self.weight * 0).sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    dm = FaceDataModule(SyntheticFaceDataset(4, 32, GFPGANDegradation(), seed=5),
+                        SyntheticFaceDataset(2, 32, GFPGANDegradation(), first_id=50, flip_prob=0.0),
+                        batch_size=2, out_size=32)
+    model = Recorder()
+    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(model, datamodule=dm)
+    first, second = model.seen[0], model.seen[1]
+    assert set(first) == set(second) and len(first) == 4
+    assert all(not torch.equal(first[n], second[n]) for n in first)  # new degradations each epoch
+    expected = SyntheticFaceDataset(4, 32, GFPGANDegradation(), seed=5)[(1, 2)]
+    assert torch.equal(second[expected["name"]], expected["lq"])  # epoch 1 sample == (seed, 1, index)

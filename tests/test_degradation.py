@@ -192,3 +192,15 @@ def test_hydra_config_matches_defaults():
         bad = compose("train", overrides=["degradation.jpeg_range=[60,120]"])
     with pytest.raises(Exception, match="jpeg_range"):
         instantiate(bad.degradation)
+
+
+def test_small_config_scales_blur_only():
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    with initialize_config_dir(str(CONFIGS), version_base="1.3"):
+        small = instantiate(compose("train", overrides=["degradation=gfpgan_small"]).degradation)
+    assert small.blur_kernel_size == 5 and small.blur_sigma == pytest.approx((0.0125, 1.25))
+    assert small.downsample_range == pytest.approx((0.8, 8)) and small.jpeg_range == pytest.approx((60, 100))
+    lq, params = small(textured(size=64), np.random.default_rng(0))
+    assert lq.shape == (64, 64, 3) and params["sigma_x"] <= 1.25
