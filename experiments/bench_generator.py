@@ -49,8 +49,8 @@ def machine_description(device: str) -> str:
 
 
 def build_generator(impl: str, arch: str, size: int) -> torch.nn.Module:
-    kwargs = dict(out_size=size, num_style_feat=512, channel_multiplier=ARCHS[arch], fix_decoder=True, num_mlp=8,
-                  input_is_latent=True, different_w=True, narrow=1, sft_half=True)
+    kwargs = {"out_size": size, "num_style_feat": 512, "channel_multiplier": ARCHS[arch], "fix_decoder": True, "num_mlp": 8,
+                  "input_is_latent": True, "different_w": True, "narrow": 1, "sft_half": True}
     if impl == "ours":
         from gpen.models.gfpgan_clean import GFPGANv1Clean
         from gpen.models.gfpgan_v1 import GFPGANv1
@@ -105,7 +105,7 @@ def worker(config: dict) -> dict:
 
 
 def launch(config: dict) -> dict:
-    result = subprocess.run([sys.executable, __file__, "--worker", json.dumps(config)], capture_output=True,
+    result = subprocess.run([sys.executable, __file__, "--worker", json.dumps(config)], capture_output=True, check=False,
                             text=True, env=os.environ | {"PYTHONPATH": os.pathsep.join(
                                 filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))})
     if result.returncode != 0:
@@ -149,8 +149,8 @@ def main() -> None:
     impls = ["ours", "official"] if args.official else ["ours"]
     results = []
     for arch, variant, mode, impl in itertools.product(args.archs, args.variants, args.modes, impls):
-        config = dict(arch=arch, variant=variant, mode=mode, impl=impl, device=args.device, size=args.size,
-                      batch=args.batch, repeats=args.repeats, warmup=args.warmup)
+        config = {"arch": arch, "variant": variant, "mode": mode, "impl": impl, "device": args.device, "size": args.size,
+                      "batch": args.batch, "repeats": args.repeats, "warmup": args.warmup}
         results.append(launch(config))
         print(f"  done: {arch} {impl} {variant} {mode}", file=sys.stderr, flush=True)
     report(results)

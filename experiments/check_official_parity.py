@@ -85,8 +85,8 @@ def check_clean(stylegan2_clean_arch, gfpganv1_clean_arch, v1_checker, size: int
         official([w_plus], input_is_latent=True, randomize_noise=False)[0],
         ours([w_plus], input_is_latent=True)[0])
 
-    configs = {"v1.3/v1.4 config (cm2, CS-SFT)": dict(channel_multiplier=2, sft_half=True),
-               "cm1, plain SFT": dict(channel_multiplier=1, sft_half=False)}
+    configs = {"v1.3/v1.4 config (cm2, CS-SFT)": {"channel_multiplier": 2, "sft_half": True},
+               "cm1, plain SFT": {"channel_multiplier": 1, "sft_half": False}}
     for label, config in configs.items():
         kwargs = dict(out_size=size, num_style_feat=512, fix_decoder=False, num_mlp=8, input_is_latent=True,
                       different_w=True, narrow=1, **config)

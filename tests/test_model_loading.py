@@ -6,13 +6,18 @@ import torch
 from gpen.models.arcface import ResNetArcFace
 from gpen.models.gfpgan_clean import GFPGANv1Clean
 from gpen.models.gfpgan_v1 import GFPGANv1
-from gpen.models.loading import (CheckpointMismatchError, UnreadableCheckpointError, infer_generator_spec,
-                                 load_generator, load_stylegan2_prior)
+from gpen.models.loading import (
+    CheckpointMismatchError,
+    UnreadableCheckpointError,
+    infer_generator_spec,
+    load_generator,
+    load_stylegan2_prior,
+)
 from gpen.models.stylegan2_clean import StyleGAN2GeneratorClean
 from gpen.models.stylegan2_v1 import StyleGAN2Generator
 from gpen.utils.pretrained import MissingWeightsError
 
-TINY = dict(out_size=64, num_style_feat=16, narrow=0.0625, channel_multiplier=2, num_mlp=2)
+TINY = {"out_size": 64, "num_style_feat": 16, "narrow": 0.0625, "channel_multiplier": 2, "num_mlp": 2}
 
 
 def tiny(cls=GFPGANv1Clean, seed=0, **overrides):
@@ -76,9 +81,9 @@ def test_released_shapes_are_recognised():
     with torch.device("meta"):
         v13 = GFPGANv1Clean(out_size=512, channel_multiplier=2, sft_half=True).state_dict()
         paper = GFPGANv1(out_size=512, channel_multiplier=1, sft_half=True).state_dict()
-    assert infer_generator_spec(v13, "v1.3") == ("clean", dict(
-        out_size=512, narrow=1.0, num_style_feat=512, num_mlp=8, channel_multiplier=2, use_sft=True,
-        sft_half=True, different_w=True))
+    assert infer_generator_spec(v13, "v1.3") == ("clean", {
+        "out_size": 512, "narrow": 1.0, "num_style_feat": 512, "num_mlp": 8, "channel_multiplier": 2, "use_sft": True,
+        "sft_half": True, "different_w": True})
     arch, kwargs = infer_generator_spec(paper, "GFPGANv1.pth")
     assert arch == "v1" and kwargs["channel_multiplier"] == 1 and kwargs["sft_half"] is True
 

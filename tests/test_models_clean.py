@@ -9,7 +9,7 @@ from gpen.models.gfpgan_clean import GFPGANv1Clean
 from gpen.models.stylegan2_clean import StyleGAN2GeneratorClean, to_channels_last
 from gpen.utils.validation import ConfigValueError
 
-TINY = dict(out_size=32, num_style_feat=32, narrow=0.125, channel_multiplier=1)  # StyleGAN2 64 ch, U-Net 32
+TINY = {"out_size": 32, "num_style_feat": 32, "narrow": 0.125, "channel_multiplier": 1}  # StyleGAN2 64 ch, U-Net 32
 
 
 def tiny_generator(**overrides) -> GFPGANv1Clean:
@@ -183,7 +183,7 @@ def test_stylegan2_generator_alone_mapping_truncation_and_mixing():
         assert image.shape == (3, 3, 32, 32) and latent.shape == (3, 8, 32)
         torch.testing.assert_close(latent[:, 0], generator.style_mlp(z), rtol=0, atol=0)
         mean = generator.mean_latent(64)
-        truncated, t_latent = generator([z], truncation=0.0, truncation_latent=mean, return_latents=True)
+        _, t_latent = generator([z], truncation=0.0, truncation_latent=mean, return_latents=True)
         torch.testing.assert_close(t_latent, mean.expand(3, 8, 32), rtol=0, atol=1e-6)
         _, mixed = generator([z, torch.randn(3, 32)], inject_index=3, return_latents=True)
     assert torch.equal(mixed[:, :3], latent[:, :3]) and not torch.equal(mixed[:, 3:], latent[:, 3:])

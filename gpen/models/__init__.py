@@ -28,7 +28,22 @@ _EXPORTS = {
     "load_vgg19": "gpen.models.loading",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CheckpointMismatchError",
+    "FacialComponentDiscriminator",
+    "GFPGANv1",
+    "GFPGANv1Clean",
+    "ResNetArcFace",
+    "StyleGAN2Discriminator",
+    "StyleGAN2Generator",
+    "StyleGAN2GeneratorClean",
+    "VGGFeatureExtractor",
+    "load_arcface",
+    "load_generator",
+    "load_stylegan2_prior",
+    "load_vgg19",
+    "to_channels_last",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from gpen.models.sft import spatial_feature_transform
-from gpen.models.stylegan2_clean import StyleGAN2GeneratorClean, upsample2x
+from gpen.models.stylegan2_clean import StyleGAN2GeneratorClean
 from gpen.models.stylegan2_ops import stylegan2_channels
 from gpen.utils.validation import check_choice, check_range
 

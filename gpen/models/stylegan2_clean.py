@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gpen.models.stylegan2_ops import stylegan2_channels
+from gpen.models.stylegan2_ops import StyleGAN2Base, stylegan2_channels
 from gpen.utils.validation import check_choice, check_range
 
 RESOLUTIONS = (8, 16, 32, 64, 128, 256, 512, 1024)
-# hook(level, features) -> features, called after the first conv of resolution 2**(level + 3)
-FeatureHook = Callable[[int, torch.Tensor], torch.Tensor]
 
 
 def to_channels_last(module: nn.Module) -> nn.Module:
@@ -140,12 +137,13 @@ def mapping_mlp(num_style_feat: int, num_mlp: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class StyleGAN2GeneratorClean(nn.Module):
+class StyleGAN2GeneratorClean(StyleGAN2Base):
     """StyleGAN2 generator: z (B, F) or W / W+ codes -> (B, 3, out_size, out_size) image in about [-1, 1].
 
     Usable on its own (`forward` keeps the official call signature) and as the GFP-GAN prior through
     `styles_to_wplus`, `resolve_noises` and `synthesize(latent, noises, modulate)`, where `modulate` is
-    applied after the first conv of every resolution 8…out_size (the SFT injection point).
+    applied after the first conv of every resolution 8…out_size (the SFT injection point); those
+    live in `StyleGAN2Base`, shared with the original-architecture generator.
     """
 
     def __init__(self, out_size: int, num_style_feat: int = 512, num_mlp: int = 8, channel_multiplier: float = 2,
@@ -154,78 +152,16 @@ class StyleGAN2GeneratorClean(nn.Module):
         check_choice("out_size", out_size, RESOLUTIONS)
         check_range("channel_multiplier", channel_multiplier, 0.0625, 8)
         check_range("narrow", narrow, 0.0, 8)
-        self.num_style_feat = num_style_feat
+        self.init_layout(out_size, num_style_feat)  # log_size, num_layers, num_latent, noise maps
         self.style_mlp = mapping_mlp(num_style_feat, num_mlp)
         self.channels = ch = stylegan2_channels(channel_multiplier, narrow)
-        self.log_size = int(math.log2(out_size))
-        self.num_layers = (self.log_size - 2) * 2 + 1  # styled convs = noise inputs
-        self.num_latent = self.log_size * 2 - 2  # W+ entries: convs + toRGBs, sharing one per pair
-
         self.constant_input = ConstantInput(ch[4], 4)
         self.style_conv1 = StyleConv(ch[4], ch[4], num_style_feat)
         self.to_rgb1 = ToRGB(ch[4], num_style_feat, upsample=False)
         self.style_convs, self.to_rgbs = nn.ModuleList(), nn.ModuleList()
-        self.noises = nn.Module()  # fixed noise maps, used when noise is not randomised (eval)
-        for layer in range(self.num_layers):
-            res = 2 ** ((layer + 5) // 2)  # 4, 8, 8, 16, 16, ...
-            self.noises.register_buffer(f"noise{layer}", torch.randn(1, 1, res, res))
         in_channels = ch[4]
         for res in (2**i for i in range(3, self.log_size + 1)):
             self.style_convs.append(StyleConv(in_channels, ch[res], num_style_feat, upsample=True))
             self.style_convs.append(StyleConv(ch[res], ch[res], num_style_feat))
             self.to_rgbs.append(ToRGB(ch[res], num_style_feat))
             in_channels = ch[res]
-
-    def resolve_noises(self, randomize_noise: bool | None) -> list[torch.Tensor | None]:
-        """None = fresh noise when training, the stored maps in eval mode (official randomize_noise=False)."""
-        randomize = self.training if randomize_noise is None else randomize_noise
-        if randomize:
-            return [None] * self.num_layers
-        return [getattr(self.noises, f"noise{i}") for i in range(self.num_layers)]
-
-    @torch.no_grad()
-    def mean_latent(self, num_samples: int = 4096) -> torch.Tensor:
-        """Average w of `num_samples` random z, (1, F): the truncation centre and a GAN-inversion start."""
-        z = torch.randn(num_samples, self.num_style_feat, device=self.constant_input.weight.device)
-        return self.style_mlp(z).mean(0, keepdim=True)
-
-    def styles_to_wplus(self, styles: Sequence[torch.Tensor], input_is_latent: bool, truncation: float = 1.0,
-                        truncation_latent: torch.Tensor | None = None, inject_index: int | None = None
-                        ) -> torch.Tensor:
-        """One code, or two for style mixing (z, or w if input_is_latent; (B, F) or (B, L, F)) -> W+ (B, L, F)."""
-        if not input_is_latent:
-            styles = [self.style_mlp(s) for s in styles]
-        if truncation < 1:
-            styles = [truncation_latent + truncation * (s - truncation_latent) for s in styles]
-        if len(styles) == 1:
-            return styles[0] if styles[0].ndim == 3 else styles[0].unsqueeze(1).repeat(1, self.num_latent, 1)
-        if len(styles) != 2:
-            raise ValueError(f"StyleGAN2GeneratorClean takes 1 or 2 style codes, got {len(styles)}")
-        if inject_index is None:  # style mixing: random crossover layer
-            inject_index = int(torch.randint(1, self.num_latent, ()).item())
-        first = styles[0].unsqueeze(1).repeat(1, inject_index, 1)
-        return torch.cat([first, styles[1].unsqueeze(1).repeat(1, self.num_latent - inject_index, 1)], dim=1)
-
-    def synthesize(self, latent: torch.Tensor, noises: Sequence[torch.Tensor | None],
-                   modulate: FeatureHook | None = None) -> torch.Tensor:
-        """W+ (B, num_latent, F) -> image (B, 3, S, S); `modulate` edits features after each level's 1st conv."""
-        out = self.style_conv1(self.constant_input(latent.shape[0]), latent[:, 0], noises[0])  # (B, C4, 4, 4)
-        skip = self.to_rgb1(out, latent[:, 1])  # (B, 3, 4, 4)
-        for level, to_rgb in enumerate(self.to_rgbs):
-            i = 2 * level + 1  # latent and noise index of this level's first conv
-            out = self.style_convs[2 * level](out, latent[:, i], noises[i])  # (B, C, 2H, 2W)
-            if modulate is not None:
-                out = modulate(level, out)
-            out = self.style_convs[2 * level + 1](out, latent[:, i + 1], noises[i + 1])
-            skip = to_rgb(out, latent[:, i + 2], skip)
-        return skip
-
-    def forward(self, styles: Sequence[torch.Tensor], input_is_latent: bool = False,
-                noise: Sequence[torch.Tensor] | None = None, randomize_noise: bool | None = None,
-                truncation: float = 1.0, truncation_latent: torch.Tensor | None = None,
-                inject_index: int | None = None, return_latents: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Official call signature: returns (image, W+ latent if return_latents else None)."""
-        latent = self.styles_to_wplus(styles, input_is_latent, truncation, truncation_latent, inject_index)
-        noises = list(noise) if noise is not None else self.resolve_noises(randomize_noise)
-        return self.synthesize(latent, noises), (latent if return_latents else None)
