@@ -24,7 +24,12 @@ import time
 import cv2
 import numpy as np
 import torch
-from torchvision.transforms.functional import adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation
+from torchvision.transforms.functional import (
+    adjust_brightness,
+    adjust_contrast,
+    adjust_hue,
+    adjust_saturation,
+)
 
 from gpen.data.blur import blur, gaussian_kernel
 from gpen.data.degradation import GFPGANDegradation
@@ -61,8 +66,11 @@ def reference_degrade(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (torch.clamp((tensor * 255.0).round(), 0, 255) / 255.0).numpy()
 
 
-def ours_degrade(img: np.ndarray, rng: np.random.Generator, _model=GFPGANDegradation()) -> np.ndarray:
-    return _model(img, rng)[0]
+OURS = GFPGANDegradation()  # official defaults
+
+
+def ours_degrade(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return OURS(img, rng)[0]
 
 
 PIPELINES = {"ours": ours_degrade, "basicsr_style": reference_degrade}
@@ -114,10 +122,8 @@ def median_time_ms(fn, repeats: int) -> float:
 def machine() -> str:
     model = platform.processor() or "unknown CPU"
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), model)
     except OSError:
         pass
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -164,7 +170,8 @@ def main() -> None:
     print(f"blur alone, CPU time (16 kernels from the recipe): dense filter2D {dense:.1f} ms, ours {fast:.1f} ms "
           f"({dense / fast:.2f}x)")
     for size in (64, 512):
-        print(f"render_face at {size}px: {median_time_ms(lambda: render_face(3, size), args.runs):.1f} CPU ms")
+        cost = median_time_ms(lambda size=size: render_face(3, size), args.runs)
+        print(f"render_face at {size}px: {cost:.1f} CPU ms")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak RSS: main process {own:.0f} MiB, largest worker {children:.0f} MiB")

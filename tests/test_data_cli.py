@@ -88,8 +88,8 @@ def test_landmarks_cli_refuses_unsafe_outputs(tmp_path):
 
 @pytest.mark.slow
 def test_landmarks_cli_finds_synthetic_eyes_and_mouth(tmp_path):
-    from gpen.data.folder import FaceFolderDataset
     from gpen.data.degradation import GFPGANDegradation
+    from gpen.data.folder import FaceFolderDataset
 
     source = tmp_path / "hq"
     write_faces(source, 2, size=128, first=1)  # faces MTCNN finds at this size (it misses a few)

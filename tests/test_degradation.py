@@ -185,7 +185,7 @@ def test_hydra_config_matches_defaults():
     built = instantiate(cfg.degradation)
     reference = GFPGANDegradation(degradation_scale=0.5)
     assert isinstance(built, GFPGANDegradation)
-    flat = lambda v: np.array(list(v.values()) if isinstance(v, dict) else v, dtype=float).ravel()  # noqa: E731
+    flat = lambda v: np.array(list(v.values()) if isinstance(v, dict) else v, dtype=float).ravel()
     for key, value in vars(reference).items():
         assert np.allclose(flat(vars(built)[key]), flat(value)), key
     with initialize_config_dir(str(CONFIGS), version_base="1.3"):

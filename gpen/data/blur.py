@@ -3,10 +3,13 @@
 The official pipeline builds a 41x41 (an)isotropic Gaussian kernel and convolves it densely with
 `cv2.filter2D`, about half of the per-image degradation time at 512 px. An isotropic or axis-aligned
 Gaussian is exactly separable; a rotated anisotropic one is written as a short sum of separable
-terms (truncated SVD of the kernel matrix, stopped once the L1 norm of the rest is below
-`L1_TOLERANCE`) and applied as pairs of 1-D passes. The 1-D factors are cropped to their support,
+terms (a truncated SVD of the kernel matrix by power iteration, stopped once the L1 norm of the
+rest is below `L1_TOLERANCE`) and applied as pairs of 1-D passes. The 1-D factors are cropped to their support,
 which makes small-sigma kernels cheap. Kernels that would need many terms (thin, rotated) go through
-one FFT of the image instead, which is exact and a little cheaper than cv2's dense DFT filter."""
+one FFT of the image instead, which is exact and a little cheaper than cv2's dense DFT filter.
+When the blurred image is shrunk right after (the downsampling step), `blur_and_resize` does the
+resize between the passes, so most of the work runs on the smaller image.
+"""
 
 from __future__ import annotations
 
@@ -159,8 +162,8 @@ def blur_and_resize(image: np.ndarray, kernel: np.ndarray, size: tuple[int, int]
 def _fft_size(n: int) -> int:
     """Smallest 2^a 3^b 5^c >= n (fast FFT lengths)."""
     best = 1 << (n - 1).bit_length()
-    for a in range(0, best.bit_length() + 1):
-        for b in range(0, 8):
+    for a in range(best.bit_length() + 1):
+        for b in range(8):
             base = (1 << a) * 3 ** b
             while base < n:
                 base *= 5
@@ -209,7 +212,7 @@ def fft_filter_and_resize(image: np.ndarray, kernel: np.ndarray, size: tuple[int
 
     h, w, channels = image.shape
     out_w, out_h = size
-    spectrum, pad, ny, nx = _spectra(image, kernel)
+    spectrum, pad, _, nx = _spectra(image, kernel)
     rows = torch.fft.ifft(spectrum, dim=1)[:, 2 * pad: 2 * pad + h]  # (C, H, nx/2+1) complex
     bins = rows.shape[2]
     flat = rows.permute(1, 0, 2).reshape(h, channels * bins)  # (H, C*bins)

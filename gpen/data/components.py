@@ -15,6 +15,7 @@ Three sources, in order of preference:
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -117,9 +118,16 @@ def load_official_landmarks(path: str | Path) -> dict[str, dict[str, np.ndarray]
         raise FileNotFoundError(
             f"landmarks file not found: {path} (set data.*.landmarks_path to the official "
             "FFHQ_eye_mouth_landmarks_512.pth or to a gpen-landmarks JSON, or null for the template)")
-    # The official file pickles numpy arrays, which weights_only loading refuses; it is a data
-    # file the user points at explicitly, never fetched.
-    table = torch.load(path, map_location="cpu", weights_only=False)
+    # The official file pickles numpy arrays: allow exactly the numpy pieces needed to rebuild them
+    # (under both the numpy 1.x and 2.x module names), nothing else.
+    reconstruct = np._core.multiarray._reconstruct
+    numpy_globals = [np.ndarray, np.dtype, reconstruct, (reconstruct, "numpy.core.multiarray._reconstruct"),
+                     *(type(np.dtype(code)) for code in "fdeihlbBHIL?")]
+    try:
+        with torch.serialization.safe_globals(numpy_globals):
+            table = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"{path}: not a landmark file this loader accepts ({str(err).splitlines()[0]})") from None
     sample = next(iter(table.values()), None) if isinstance(table, dict) else None
     if not isinstance(sample, Mapping) or any(name not in sample for name in COMPONENTS):
         raise ValueError(f"{path}: not an FFHQ eye/mouth landmark file (expected a dict keyed by "

@@ -84,7 +84,7 @@ class GFPGANDegradation:
         r = 1.0 + (float(rng.uniform(*self.downsample_range)) - 1.0) * s
         noise = float(rng.uniform(*self.noise_range)) * s
         noise_seed = int(rng.integers(2**31))
-        quality = int(round(100.0 - (100.0 - float(rng.uniform(*self.jpeg_range))) * s))
+        quality = round(100.0 - (100.0 - float(rng.uniform(*self.jpeg_range))) * s)
         shift_on = rng.uniform() < self.color_jitter_prob
         shift = rng.uniform(-1.0, 1.0, size=3) * self.color_jitter_shift * s
         gray_on = rng.uniform() < self.gray_prob * min(s, 1.0)
