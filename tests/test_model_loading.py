@@ -1,5 +1,7 @@
 """load_generator / load_stylegan2_prior: every checkpoint layout, inference from shapes, every error."""
 
+from pathlib import PurePosixPath
+
 import pytest
 import torch
 
@@ -157,3 +159,13 @@ def test_original_architecture_prior_fits_gfpganv1_only(tmp_path):
         load_stylegan2_prior(tiny(), path)
     with pytest.raises(MissingWeightsError, match="pretrained.stylegan2_prior"):
         load_stylegan2_prior(tiny(), tmp_path / "nowhere" / "StyleGAN2_512.pth")
+
+
+def test_pickled_python_objects_need_explicit_trust(tmp_path):
+    source = tiny(use_sft=False)
+    path = tmp_path / "with_objects.ckpt"
+    torch.save({"params_ema": source.state_dict(), "run_dir": PurePosixPath("outputs/run")}, path)
+    with pytest.raises(UnreadableCheckpointError, match="weights_only=False"):
+        load_generator(path)
+    loaded = load_generator(path, weights_only=False)
+    torch.testing.assert_close(restore(loaded, X), restore(source, X), rtol=0, atol=0)
