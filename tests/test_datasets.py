@@ -266,3 +266,29 @@ def test_lightning_passes_the_epoch_to_the_sampler():
     assert all(not torch.equal(first[n], second[n]) for n in first)  # new degradations each epoch
     expected = SyntheticFaceDataset(4, 32, GFPGANDegradation(), seed=5)[(1, 2)]
     assert torch.equal(second[expected["name"]], expected["lq"])  # epoch 1 sample == (seed, 1, index)
+
+
+class _NotData:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_landmark_file_loading_refuses_code(tmp_path, capsys):
+    write_faces(tmp_path / "hq", 1, size=32)
+    torch.save({"00000000": _NotData()}, tmp_path / "evil.pth")
+    with pytest.raises(ValueError, match="evil.pth"):
+        FaceFolderDataset(tmp_path / "hq", 32, GFPGANDegradation(), tmp_path / "evil.pth")
+    assert "must never run" not in capsys.readouterr().out
+
+
+def test_max_images_takes_a_fixed_verified_subset(tmp_path, caplog):
+    folder = tmp_path / "hq"
+    write_faces(folder, 4, size=32)
+    (folder / "00001.png").write_bytes(b"broken")
+    with caplog.at_level(logging.WARNING):
+        dataset = FaceFolderDataset(folder, 32, GFPGANDegradation(), max_images=3)
+    assert [p.name for p in dataset.paths] == ["00000.png", "00002.png"] and "00001.png" in caplog.text
+    unchecked = FaceFolderDataset(folder, 32, GFPGANDegradation(), verify=False)
+    assert len(unchecked) == 4
+    with pytest.raises(UnreadableImageError, match="00001.png"):
+        unchecked[1]
