@@ -5,9 +5,18 @@ import pytest
 import scipy.linalg
 import torch
 
-from gpen.metrics.fid import (FID, MissingStatsError, as_feature_extractor, build_fid_inception,
-                              feature_statistics, frechet_distance, inception_features, load_fid_inception,
-                              load_stats, save_stats, trace_sqrt_product)
+from gpen.metrics.fid import (
+    FID,
+    MissingStatsError,
+    build_fid_inception,
+    feature_statistics,
+    frechet_distance,
+    inception_features,
+    load_fid_inception,
+    load_stats,
+    save_stats,
+    trace_sqrt_product,
+)
 from gpen.utils.pretrained import MissingWeightsError
 
 

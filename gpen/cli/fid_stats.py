@@ -20,7 +20,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from gpen.data.testsets import ImagePairs, collate_same_size
-from gpen.metrics.fid import INCEPTION_FILE, feature_statistics, inception_features, load_fid_inception, save_stats
+from gpen.metrics.fid import (
+    INCEPTION_FILE,
+    feature_statistics,
+    inception_features,
+    load_fid_inception,
+    save_stats,
+)
 from gpen.utils.pretrained import MissingWeightsError
 
 log = logging.getLogger("gpen.fid_stats")
