@@ -98,6 +98,8 @@ def check_clean(stylegan2_clean_arch, gfpganv1_clean_arch, v1_checker, size: int
         g_img, g_rgbs = ours(x, return_rgb=True)  # eval mode: stored noise
         results[f"GFPGANv1Clean {size} {label}: image"] = max_diff(o_img, g_img)
         results[f"GFPGANv1Clean {size} {label}: pyramid"] = max(max_diff(a, b) for a, b in zip(o_rgbs, g_rgbs))
+        with torch.enable_grad():  # with autograd recording our modulated convs take the training path
+            results[f"GFPGANv1Clean {size} {label}: image, autograd"] = max_diff(o_img, ours(x)[0].detach())
     return results
 
 

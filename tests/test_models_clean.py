@@ -189,3 +189,13 @@ def test_stylegan2_generator_alone_mapping_truncation_and_mixing():
     assert torch.equal(mixed[:, :3], latent[:, :3]) and not torch.equal(mixed[:, 3:], latent[:, 3:])
     with pytest.raises(ConfigValueError, match="out_size"):
         StyleGAN2GeneratorClean(100)
+
+
+def test_training_and_inference_paths_of_the_modulated_conv_agree():
+    model = tiny_generator(sft_half=True).eval()
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        inference = model(x)[0]  # activation modulation, shared-weight convolution
+    training = model(x)[0]  # autograd records: per-sample weights, grouped convolution
+    assert training.requires_grad
+    torch.testing.assert_close(training.detach(), inference, rtol=1e-4, atol=1e-5)

@@ -6,9 +6,10 @@ injection and a toRGB output per resolution summed through upsampled skips. Resa
 convolutions carry their scale in the weights (no equalised learning rate), as in the released "clean"
 GFP-GAN models, whose module and parameter names are kept so their files load strictly.
 
-The modulated convolution scales the *activations* instead of building one weight per sample
-(mathematically identical, StyleGAN2 paper §2.2): one ordinary convolution for the whole batch, which is
-faster than a grouped convolution and works with channels_last and autocast.
+Without autograd (inference) the modulated convolution scales the *activations* instead of building one
+weight per sample (mathematically identical, StyleGAN2 paper §2.2): one ordinary convolution for the
+whole batch. When autograd records (training, latent refinement) it modulates the weights and runs a
+grouped convolution, as the official code does, because that keeps two feature maps per layer fewer.
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ class ModulatedConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
         scales = self.modulation(style)  # (B, C_in)
+        if torch.is_grad_enabled() and (x.requires_grad or scales.requires_grad):
+            return self.modulate_weights(x, scales, gain)
+        return self.modulate_activations(x, scales, gain)
+
+    def modulate_activations(self, x: torch.Tensor, scales: torch.Tensor, gain: float) -> torch.Tensor:
+        """Inference path: scale the input channels, one shared-weight convolution, scale the outputs."""
         weight = self.weight[0]  # (C_out, C_in, k, k)
         x = x * scales[:, :, None, None].to(x.dtype)
         if self.upsample:  # per-channel scaling commutes with bilinear resampling: scale the small map
@@ -80,6 +87,23 @@ class ModulatedConv2d(nn.Module):
             gain = gain * torch.rsqrt(norm + self.eps)
             return out * gain[:, :, None, None].to(out.dtype)
         return out * gain if gain != 1.0 else out
+
+    def modulate_weights(self, x: torch.Tensor, scales: torch.Tensor, gain: float) -> torch.Tensor:
+        """Training path: one modulated weight per sample and a grouped convolution.
+
+        Autograd then keeps only the (upsampled) input and the small weights, where the inference
+        path would also keep the unscaled input and the undemodulated output: two feature maps less
+        per layer, which is most of the generator's training memory.
+        """
+        batch = x.shape[0]
+        weight = self.weight * scales[:, None, :, None, None]  # (B, C_out, C_in, k, k)
+        if self.demodulate:
+            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + self.eps)
+        if self.upsample:
+            x = upsample2x(x)
+        weight = (weight * gain).flatten(0, 1).to(x.dtype)  # (B·C_out, C_in, k, k)
+        out = F.conv2d(x.reshape(1, -1, *x.shape[2:]), weight, padding=self.padding, groups=batch)
+        return out.view(batch, -1, *out.shape[2:])  # (B, C_out, H, W)
 
 
 class StyleConv(nn.Module):
