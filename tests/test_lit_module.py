@@ -32,15 +32,6 @@ TINY = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Two OpenMP threads per process thrash on a shared 2-core machine (4x slower measured); restore after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def tiny_cfg(tmp_path, *overrides):
     with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
         return compose("train", overrides=[*TINY, f"paths.run_dir={tmp_path}", *overrides])

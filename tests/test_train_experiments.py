@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,15 +27,6 @@ PAPER_AT_TEST_SIZE = [
     "loss.terms.identity.arcface.layers=[1,1,1,1]", "loss.terms.identity.arcface.input_size=32",
     "pretrained.generator=null", "pretrained.stylegan2_prior=null", "pretrained.vgg19=null", "pretrained.arcface=null",
 ]
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Two OpenMP threads per process thrash on a shared 2-core machine (4x slower measured); restore after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def load_train_script():

@@ -31,7 +31,6 @@ from gpen.data.landmarks import read_landmarks, scale_landmarks
 from gpen.data.regions import OTHER
 from gpen.utils.image_io import (
     EmptyImageFolderError,
-    UnreadableImageError,
     list_images,
     read_image,
     scan_images,
@@ -64,10 +63,8 @@ class FaceFolderDataset(Dataset):
         if max_images is not None:
             check_range("data.max_images", max_images, 1, None)
             paths = paths[: int(max_images)]
-        if verify and max_images is None:
-            paths = scan_images(self.root, strict)
-        elif verify:
-            paths = _readable(paths, self.root, strict)
+        if verify:
+            paths = scan_images(self.root, strict, candidates=paths)
         if not paths:
             raise EmptyImageFolderError(f"no image in {self.root}")
         self.paths = paths
@@ -125,25 +122,6 @@ class FaceFolderDataset(Dataset):
             raise ValueError(f"{landmarks_path}: no entry for {len(missing)} image(s) of {self.root} "
                              f"(e.g. keys {', '.join(missing[:5])}); is it the landmark file of this folder?")
         return [boxes_from_official(table[key], self.out_size, self.eye_enlarge_ratio) for key in keys]
-
-
-def _readable(paths: list[Path], root: Path, strict: bool) -> list[Path]:
-    """`scan_images` for a subset of a folder (which that helper cannot take): same report."""
-    good, bad = [], []
-    for path in paths:
-        try:
-            read_image(path)
-            good.append(path)
-        except UnreadableImageError as err:
-            bad.append(str(err))
-    if bad:
-        message = f"{len(bad)} unreadable image(s) in {root}: " + "; ".join(bad)
-        if strict:
-            raise UnreadableImageError(message + " (strict mode: fix or remove them)")
-        log.warning("skipping %s", message)
-    if not good:
-        raise EmptyImageFolderError(f"no readable image among the first {len(paths)} of {root}")
-    return good
 
 
 def resize_square(image: np.ndarray, size: int) -> np.ndarray:

@@ -88,13 +88,15 @@ def list_images(folder: str | Path, suffixes: Iterable[str] = IMAGE_SUFFIXES) ->
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
 
 
-def scan_images(folder: str | Path, strict: bool = False) -> list[Path]:
+def scan_images(folder: str | Path, strict: bool = False,
+                candidates: Iterable[Path] | None = None) -> list[Path]:
     """List the images of `folder` that decode; skip the others with one warning (or raise if strict).
 
+    `candidates` restricts the check to those files of the folder (e.g. the first N of a large set).
     Raises `EmptyImageFolderError` when nothing readable is left.
     """
     folder = Path(folder)
-    candidates = list_images(folder)
+    candidates = list_images(folder) if candidates is None else list(candidates)
     good, bad = [], []
     for path in candidates:
         try:
