@@ -16,7 +16,6 @@ import argparse
 import math
 import multiprocessing as mp
 import os
-import platform
 import resource
 import statistics
 import time
@@ -34,6 +33,7 @@ from torchvision.transforms.functional import (
 from gpen.data.blur import blur, gaussian_kernel
 from gpen.data.degradation import GFPGANDegradation
 from gpen.data.synthetic import render_face
+from gpen.utils.machine import describe_machine
 
 
 def reference_degrade(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -119,18 +119,6 @@ def median_time_ms(fn, repeats: int) -> float:
     return statistics.median(times) * 1e3
 
 
-def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as info:
-            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), model)
-    except OSError:
-        pass
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    return (f"{model}; {os.cpu_count()} logical cores; load average {load}; python {platform.python_version()}, "
-            f"numpy {np.__version__}, opencv {cv2.__version__}, torch {torch.__version__}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=512)
@@ -139,7 +127,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     args = parser.parse_args()
     init_worker([render_face(i, args.size)[0][:, :, ::-1].copy() for i in range(8)])
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}; numpy {np.__version__}, opencv {cv2.__version__}")
     print(f"setup: {args.size}x{args.size}, {args.images} images per run, {args.runs} runs, medians")
 
     results = {}

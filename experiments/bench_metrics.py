@@ -13,8 +13,6 @@ to 1,000 images. The FID square root compares our Cholesky + eigvalsh trace (flo
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 
@@ -28,19 +26,7 @@ from gpen.metrics.niqe import NIQE
 from gpen.metrics.perceptual import LPIPS, build_lpips
 from gpen.metrics.pixel import PSNR, SSIM
 from gpen.models.arcface import ResNetArcFace
-
-
-def machine(device: torch.device) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    text = f"CPU {cpu}, {os.cpu_count()} cores visible, torch {torch.__version__}, {torch.get_num_threads()} threads"
-    if device.type == "cuda":
-        text += f", GPU {torch.cuda.get_device_name(device)}"
-    return text
+from gpen.utils.machine import describe_machine
 
 
 def sync(device: torch.device) -> None:
@@ -98,7 +84,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    print(machine(device), f"| load average {os.getloadavg()[0]:.1f}")
+    print(describe_machine(device))
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     images = torch.rand(args.images, 3, args.size, args.size, generator=g)

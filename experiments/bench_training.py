@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import statistics
 import time
@@ -30,24 +29,12 @@ from hydra import compose, initialize_config_dir
 from gpen.lit.build import build_module
 from gpen.losses.base import LossInputs, gram_matrix
 from gpen.losses.perceptual import PerceptualLoss
+from gpen.utils.machine import describe_machine
 
 CONFIGS = {
     "default": [],  # exactly what `python train.py` trains
     "paper": ["model=gfpgan_v1", "loss=gfpgan", "data.out_size=512"],
 }
-
-
-def machine(device: torch.device) -> str:
-    cpu = platform.processor()
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    text = f"CPU {cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, torch {torch.__version__}"
-    if device.type == "cuda":
-        text += f", GPU {torch.cuda.get_device_name(device)}"
-    return text
 
 
 def synthetic_batch(batch: int, size: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -140,7 +127,7 @@ def main() -> None:
     module = build_module(cfg).to(device).train()
     batch_size = args.batch or cfg.data.get("batch_size", 4)
     batch = synthetic_batch(batch_size, cfg.data.out_size, device)
-    print(f"machine: {machine(device)}")
+    print(f"machine: {describe_machine(device)}")
     print(f"config: {args.config} ({cfg.data.out_size}px, batch {batch_size}, terms {list(module.losses)})")
     for precision in args.precision:
         autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
