@@ -17,6 +17,7 @@ way as in the parity check; on CPU its original-architecture ops run their nativ
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -48,6 +49,15 @@ def machine_description(device: str) -> str:
     return text
 
 
+@functools.cache
+def official_modules() -> dict:
+    """The official arch modules, imported once per process (see check_official_parity.py)."""
+    sys.path.insert(0, str(HERE))
+    import check_official_parity
+
+    return check_official_parity.import_official(check_official_parity.load_v1_checker())
+
+
 def build_generator(impl: str, arch: str, size: int) -> torch.nn.Module:
     kwargs = {"out_size": size, "num_style_feat": 512, "channel_multiplier": ARCHS[arch], "fix_decoder": True, "num_mlp": 8,
                   "input_is_latent": True, "different_w": True, "narrow": 1, "sft_half": True}
@@ -55,10 +65,7 @@ def build_generator(impl: str, arch: str, size: int) -> torch.nn.Module:
         from gpen.models.gfpgan_clean import GFPGANv1Clean
         from gpen.models.gfpgan_v1 import GFPGANv1
         return (GFPGANv1Clean if arch == "clean" else GFPGANv1)(**kwargs)
-    sys.path.insert(0, str(HERE))
-    import check_official_parity
-
-    official = check_official_parity.import_official(check_official_parity.load_v1_checker())
+    official = official_modules()
     module = official["gfpganv1_clean"].GFPGANv1Clean if arch == "clean" else official["gfpganv1"].GFPGANv1
     return module(**kwargs, decoder_load_path=None)
 
@@ -78,16 +85,8 @@ def run_once(model: torch.nn.Module, x: torch.Tensor, backward: bool, device: st
 
 def worker(config: dict) -> dict:
     """Measure one configuration; runs in its own process."""
-    from gpen.models.stylegan2_clean import to_channels_last
-
-    torch.manual_seed(0)
     device, backward = config["device"], config["mode"] == "fwd+bwd"
-    model = build_generator(config["impl"], config["arch"], config["size"]).to(device)
-    model.train(backward)
-    x = torch.rand(config["batch"], 3, config["size"], config["size"], device=device) * 2 - 1
-    if config["variant"] == "channels_last":
-        to_channels_last(model)
-        x = x.contiguous(memory_format=torch.channels_last)
+    model, x = prepare(config, config["impl"])
     baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -102,6 +101,39 @@ def worker(config: dict) -> dict:
     else:
         peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_kb) / 1024
     return config | {"median_s": statistics.median(times), "min_s": min(times), "peak_mb": peak_mb}
+
+
+def prepare(config: dict, impl: str) -> tuple[torch.nn.Module, torch.Tensor]:
+    from gpen.models.stylegan2_clean import to_channels_last
+
+    torch.manual_seed(0)
+    model = build_generator(impl, config["arch"], config["size"]).to(config["device"])
+    model.train(config["mode"] == "fwd+bwd")
+    x = torch.rand(config["batch"], 3, config["size"], config["size"], device=config["device"]) * 2 - 1
+    if config["variant"] == "channels_last":
+        to_channels_last(model)
+        x = x.contiguous(memory_format=torch.channels_last)
+    return model, x
+
+
+def paired(config: dict) -> dict:
+    """Ours and official in one process, timed alternately, so both see the same machine load.
+
+    On a shared machine the load changes from minute to minute; the median of the per-pair ratios
+    is then a fairer comparison than two medians taken minutes apart.
+    """
+    models = {impl: prepare(config, impl) for impl in ("ours", "official")}
+    backward, bf16 = config["mode"] == "fwd+bwd", config["variant"] == "bf16"
+    times: dict[str, list[float]] = {"ours": [], "official": []}
+    for i in range(config["warmup"] + config["repeats"]):
+        for impl, (model, x) in models.items():
+            model.zero_grad(set_to_none=True)
+            elapsed = run_once(model, x, backward, config["device"], bf16)
+            if i >= config["warmup"]:
+                times[impl].append(elapsed)
+    ratios = [o / r for o, r in zip(times["ours"], times["official"])]
+    return config | {f"{impl}_median_s": statistics.median(t) for impl, t in times.items()} | {
+        "median_ratio": statistics.median(ratios), "ratios": ratios}
 
 
 def launch(config: dict) -> dict:
@@ -139,6 +171,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--modes", nargs="+", default=["fwd", "fwd+bwd"], choices=["fwd", "fwd+bwd"])
     parser.add_argument("--official", action="store_true", help="also time the official code (PYTHONPATH)")
+    parser.add_argument("--paired", action="store_true",
+                        help="time ours and the official code alternately in one process (ratio only)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.worker:
@@ -146,6 +180,19 @@ def main() -> None:
         return
     print(machine_description(args.device))
     print(f"batch {args.batch}, {args.size}x{args.size}, median of {args.repeats} runs after {args.warmup} warm-up")
+    if args.paired:
+        for arch, variant, mode in itertools.product(args.archs, args.variants, args.modes):
+            try:
+                r = paired({"arch": arch, "variant": variant, "mode": mode, "device": args.device,
+                            "size": args.size, "batch": args.batch, "repeats": args.repeats,
+                            "warmup": args.warmup})
+            except RuntimeError as error:  # e.g. the official code cannot run channels_last (.view)
+                print(f"{arch:<6} {variant:<14} {mode:<8} ERROR {str(error).splitlines()[0]}", flush=True)
+                continue
+            print(f"{arch:<6} {variant:<14} {mode:<8} ours {r['ours_median_s']:.3f} s, official "
+                  f"{r['official_median_s']:.3f} s, median ours/official {r['median_ratio']:.2f} "
+                  f"(pairs: {', '.join(f'{q:.2f}' for q in r['ratios'])})", flush=True)
+        return
     impls = ["ours", "official"] if args.official else ["ours"]
     results = []
     for arch, variant, mode, impl in itertools.product(args.archs, args.variants, args.modes, impls):
