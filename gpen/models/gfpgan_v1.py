@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gpen.models.sft import spatial_feature_transform
+from gpen.models.gfpgan_base import GFPGANBase
 from gpen.models.stylegan2_ops import (
     SQRT2,
     ConvLayer,
@@ -28,10 +28,8 @@ from gpen.models.stylegan2_ops import (
     FusedLeakyReLU,
     ResBlock,
     ScaledLeakyReLU,
-    stylegan2_channels,
 )
-from gpen.models.stylegan2_v1 import RESOLUTIONS, StyleGAN2Generator
-from gpen.utils.validation import check_choice, check_range
+from gpen.models.stylegan2_v1 import StyleGAN2Generator
 
 
 class ConvUpLayer(nn.Module):
@@ -72,7 +70,7 @@ def condition_branch(channels: int, out_channels: int, bias_init_val: float) -> 
                          EqualConv2d(channels, out_channels, 3, padding=1, bias_init_val=bias_init_val))
 
 
-class GFPGANv1(nn.Module):
+class GFPGANv1(GFPGANBase):
     """Original GFP-GAN generator: (B, 3, S, S) degraded face in [-1, 1] -> restored face + pyramid.
 
     Ablation switches: `sft_half` (CS-SFT vs SFT), `use_sft=False` (latent-only: no condition convs,
@@ -87,87 +85,21 @@ class GFPGANv1(nn.Module):
                  lr_mlp: float = 0.01, input_is_latent: bool = True, different_w: bool = True, narrow: float = 1,
                  sft_half: bool = False, use_sft: bool = True, sft_strength: float = 1.0):
         super().__init__()
-        check_choice("out_size", out_size, RESOLUTIONS[2:])  # 32 … 1024
-        check_range("channel_multiplier", channel_multiplier, 0.0625, 8)
-        check_range("narrow", narrow, 0.0, 8)
-        self.sft_strength = float(check_range("sft_strength", sft_strength, 0.0, None))
-        self.input_is_latent, self.different_w = input_is_latent, different_w
-        self.sft_half, self.use_sft = sft_half, use_sft
-        self.num_style_feat = num_style_feat
-        self.log_size = int(math.log2(out_size))
-        ch = stylegan2_channels(channel_multiplier, narrow * 0.5)  # the U-Net is half as wide as the prior
-        levels = [2**i for i in range(3, self.log_size + 1)]  # decoder resolutions 8 … out_size
-
+        ch, levels = self._configure(out_size, num_style_feat, channel_multiplier, narrow, input_is_latent,
+                                     different_w, sft_half, use_sft, sft_strength)
         self.conv_body_first = ConvLayer(3, ch[out_size], 1)
         self.conv_body_down = nn.ModuleList(
             ResBlock(ch[2**i], ch[2 ** (i - 1)], resample_kernel) for i in range(self.log_size, 2, -1))
         self.final_conv = ConvLayer(ch[4], ch[4], 3)
         self.conv_body_up = nn.ModuleList(ResUpBlock(ch[r // 2], ch[r]) for r in levels)
         self.toRGB = nn.ModuleList(EqualConv2d(ch[r], 3, 1) for r in levels)
-        num_latent = self.log_size * 2 - 2
-        self.final_linear = EqualLinear(ch[4] * 4 * 4, (num_latent if different_w else 1) * num_style_feat)
+        self.final_linear = EqualLinear(ch[4] * 4 * 4, (self.num_latent if different_w else 1) * num_style_feat)
 
         self.stylegan_decoder = StyleGAN2Generator(out_size, num_style_feat, num_mlp, channel_multiplier,
                                                    resample_kernel, lr_mlp, narrow)
         if fix_decoder:
             self.stylegan_decoder.requires_grad_(False)
-        if use_sft:  # CS-SFT modulates half of the prior's channels (= the U-Net width), SFT all of them
-            width = {r: ch[r] * (1 if sft_half else 2) for r in levels}
+        if use_sft:
+            width = self.condition_widths(ch, levels)
             self.condition_scale = nn.ModuleList(condition_branch(ch[r], width[r], 1.0) for r in levels)
             self.condition_shift = nn.ModuleList(condition_branch(ch[r], width[r], 0.0) for r in levels)
-
-    def encode(self, x: torch.Tensor, return_rgb: bool = True
-               ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
-        """Degraded face (B, 3, S, S) -> (W+ code (B, L, F), [(scale, shift)] per level 8…S, [toRGB images])."""
-        size = 2**self.log_size
-        if x.ndim != 4 or x.shape[1:] != (3, size, size):
-            raise ValueError(f"GFPGANv1 (out_size={size}) takes faces of shape (B, 3, {size}, {size}), got "
-                             f"{tuple(x.shape)}; align and resize the faces to out_size first")
-        feat = self.conv_body_first(x)  # (B, C_S, S, S)
-        skips = []
-        for down in self.conv_body_down:
-            feat = down(feat)
-            skips.insert(0, feat)  # coarse (4×4) first
-        feat = self.final_conv(feat)  # (B, C4, 4, 4)
-        latent = self.style_code_to_wplus(self.final_linear(feat.flatten(1)))
-
-        conditions, out_rgbs = [], []
-        for i, up in enumerate(self.conv_body_up):
-            feat = up(feat + skips[i])  # (B, C_r, r, r), r = 8 … S
-            if self.use_sft:
-                conditions.append((self.condition_scale[i](feat), self.condition_shift[i](feat)))
-            if return_rgb:
-                out_rgbs.append(self.toRGB[i](feat))
-        return latent, conditions, out_rgbs
-
-    def style_code_to_wplus(self, code: torch.Tensor) -> torch.Tensor:
-        """final_linear output (B, L·F) or (B, F) -> W+ (B, L, F), through the mapping MLP unless latent."""
-        decoder = self.stylegan_decoder
-        if self.different_w:
-            code = code.view(code.shape[0], -1, self.num_style_feat)  # (B, L, F)
-        return decoder.styles_to_wplus([code], input_is_latent=self.input_is_latent)
-
-    def decode(self, latent: torch.Tensor, conditions: Sequence[tuple[torch.Tensor, torch.Tensor]],
-               randomize_noise: bool | None = None) -> torch.Tensor:
-        """W+ (B, L, F) + SFT conditions -> restored image (B, 3, S, S)."""
-        decoder = self.stylegan_decoder
-        noises = decoder.resolve_noises(randomize_noise)
-        if not conditions:  # latent-only: the prior alone
-            return decoder.synthesize(latent, noises)
-
-        def modulate(level: int, feat: torch.Tensor) -> torch.Tensor:
-            if level >= len(conditions):
-                return feat
-            scale, shift = conditions[level]
-            return spatial_feature_transform(feat, scale, shift, self.sft_half, self.sft_strength)
-
-        return decoder.synthesize(latent, noises, modulate)
-
-    def forward(self, x: torch.Tensor, return_latents: bool = False, return_rgb: bool = True,
-                randomize_noise: bool | None = None, latent: torch.Tensor | None = None):
-        """-> (image, out_rgbs) or (image, out_rgbs, W+) with return_latents; `latent` replaces the encoder's W+."""
-        encoded, conditions, out_rgbs = self.encode(x, return_rgb)
-        latent = encoded if latent is None else latent
-        image = self.decode(latent, conditions, randomize_noise)
-        return (image, out_rgbs, latent) if return_latents else (image, out_rgbs)
-
