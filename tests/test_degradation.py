@@ -181,7 +181,7 @@ def test_hydra_config_matches_defaults():
     from hydra.utils import instantiate
 
     with initialize_config_dir(str(CONFIGS), version_base="1.3"):
-        cfg = compose("train", overrides=["degradation.degradation_scale=0.5"])
+        cfg = compose("train", overrides=["degradation=gfpgan", "degradation.degradation_scale=0.5"])
     built = instantiate(cfg.degradation)
     reference = GFPGANDegradation(degradation_scale=0.5)
     assert isinstance(built, GFPGANDegradation)
