@@ -64,7 +64,7 @@ def load_fid_inception(path: str | Path = INCEPTION_FILE,
                        config_key: str = "metrics.fid.inception_path") -> nn.Module:
     """The FID Inception with pytorch-fid's weights, as a (B, 3, 299, 299) -> (B, 2048) extractor."""
     file = resolve_weights(path, what="FID Inception-v3 (pytorch-fid weights)", config_key=config_key,
-                           url=INCEPTION_URL, disable_hint="remove fid from the metrics list")
+                           url=INCEPTION_URL, disable_hint="metrics.fid=null (leave FID out)")
     net = load_strict(build_fid_inception(), unwrap_state_dict(read_checkpoint(file), file), file)
     return as_feature_extractor(net)
 

@@ -60,7 +60,8 @@ class Deg(PerImageMetric):
         if self.network is None:
             from gpen.models.arcface import ResNetArcFace
             from gpen.models.loading import load_arcface
-            self.network = load_arcface(ResNetArcFace(), self.arcface_path, config_key="metrics.deg.arcface_path")
+            self.network = load_arcface(ResNetArcFace(), self.arcface_path, config_key="metrics.deg.arcface_path",
+                                        disable_hint="metrics.deg=null (leave Deg out)")
         self.network = self.network.to(self.device).eval()
 
     def score(self, restored: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:

@@ -41,7 +41,7 @@ def load_lpips_trunk(model: lpips.LPIPS, net: str, path: str | Path, config_key:
     """Copy torchvision's ImageNet trunk file into the trunk slices of an lpips module."""
     file = resolve_weights(path, what=f"LPIPS {net} trunk (torchvision ImageNet weights)",
                            config_key=config_key, url=TRUNK_URLS[net],
-                           disable_hint="remove lpips from the metrics list")
+                           disable_hint="metrics.lpips=null (leave LPIPS out)")
     state = unwrap_state_dict(read_checkpoint(file), file)
     reference = TRUNK_BUILDERS[net](weights=None).features
     # Only the convolutional trunk is used; the classifier weights in the file are not needed.

@@ -112,10 +112,11 @@ def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: st
 
 
 def load_arcface(model: nn.Module, path: str | os.PathLike = ARCFACE_FILE,
-                 config_key: str = "pretrained.arcface") -> nn.Module:
+                 config_key: str = "pretrained.arcface",
+                 disable_hint: str = "set loss.terms.identity.weight=0") -> nn.Module:
     """Load `arcface_resnet18.pth` (or a file with the same layout) into a `ResNetArcFace`, in eval mode."""
     file = resolve_weights(path, what="ArcFace ResNet-18 (identity loss / Deg metric)", config_key=config_key,
-                           url=ARCFACE_URL, disable_hint="set the identity loss weight to 0")
+                           url=ARCFACE_URL, disable_hint=disable_hint)
     state = unwrap_state_dict(read_checkpoint(file), file)
     return load_strict(model, state, file).eval()
 
@@ -124,7 +125,7 @@ def load_vgg19(extractor: nn.Module, path: str | os.PathLike = VGG19_FILE,
                config_key: str = "pretrained.vgg19") -> nn.Module:
     """Load torchvision's ImageNet VGG19 file into a `VGGFeatureExtractor` (only its kept trunk layers)."""
     file = resolve_weights(path, what="VGG19 (perceptual loss)", config_key=config_key, url=VGG19_URL,
-                           disable_hint="set the perceptual loss weight to 0")
+                           disable_hint="set loss.terms.percep.weight=0")
     state = unwrap_state_dict(read_checkpoint(file), file)
     kept = {f"features.{name}" for name, _ in extractor.features.named_parameters()}
     # The file also holds the deeper layers and the classifier; keep exactly what the extractor uses.
