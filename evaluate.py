@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import platform
 from pathlib import Path
 
 import hydra
@@ -26,6 +25,7 @@ from gpen.data.testsets import ImagePairs, collate_same_size, open_testset
 from gpen.metrics.api import evaluate_rows
 from gpen.metrics.report import ResultsTable
 from gpen.utils.image_io import write_image
+from gpen.utils.machine import describe_machine
 
 log = logging.getLogger("gpen.evaluate")
 PACKAGES = ("gpen", "torch", "torchvision", "lpips", "pyiqa", "facenet-pytorch", "numpy", "scipy")
@@ -64,10 +64,7 @@ def restore_testset(cfg: DictConfig, inputs: Path, device: torch.device) -> tupl
     if out_dir.is_relative_to(Path(cfg.testset).resolve()):
         raise ValueError(f"save_restored={out_dir} lies inside the test set {cfg.testset}, which is only read")
     generator = load_generator(cfg.checkpoint, **OmegaConf.to_container(cfg.generator_overrides))
-    # GFPGANv1 keeps log2 of its output size; inputs of another size are resized to it (recorded).
-    log_size = getattr(generator, "log_size", None)
-    out_size = getattr(generator, "out_size", None) or (2**log_size if log_size else None)
-    size = cfg.protocol.input_size or out_size
+    size = cfg.protocol.input_size or generator.out_size  # other input sizes are resized to it (recorded)
     dataset = ImagePairs(inputs, size=size)
     if size is not None:
         log.info("inputs of another size than %dx%d are resized to it (bicubic, antialiased) before restoring; "
@@ -85,7 +82,7 @@ def run(cfg: DictConfig, run_dir: Path) -> ResultsTable:
     metadata = {"testset": str(testset.root), "paired": testset.paired, "checkpoint": cfg.checkpoint,
                 "restored_folder": cfg.restored, "protocol": OmegaConf.to_container(cfg.protocol),
                 "metrics": OmegaConf.to_container(cfg.metrics), "device": str(device),
-                "machine": platform.processor() or platform.machine(), "packages": package_versions()}
+                "machine": describe_machine(device), "packages": package_versions()}
     if cfg.checkpoint is not None:
         restored, metadata["restoration"] = restore_testset(cfg, testset.inputs, device)
     else:
