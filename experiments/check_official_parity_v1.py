@@ -82,6 +82,16 @@ def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @torch.no_grad()
+def compare_gfpgan(official: torch.nn.Module, ours: torch.nn.Module, name: str, size: int) -> dict[str, float]:
+    """Copy the official weights into ours, run both (stored noise) on one input: image and pyramid diffs."""
+    _copy(official, ours)
+    x = torch.rand(1, 3, size, size) * 2 - 1
+    o_img, o_rgbs = official(x, return_rgb=True, randomize_noise=False)
+    g_img, g_rgbs = ours(x, return_rgb=True)  # eval mode: stored noise
+    return {f"{name}: image": max_diff(o_img, g_img),
+            f"{name}: pyramid": max(max_diff(a, b) for a, b in zip(o_rgbs, g_rgbs))}
+
+
 def check_discriminators(stylegan2_arch, gfpganv1_arch, size: int) -> dict[str, float]:
     results = {}
     official = stylegan2_arch.StyleGAN2Discriminator(size, channel_multiplier=1)
@@ -119,14 +129,8 @@ def check_generators(stylegan2_arch, gfpganv1_arch, size: int) -> dict[str, floa
         kwargs = dict(out_size=size, num_style_feat=512, fix_decoder=True, num_mlp=8, input_is_latent=True,
                       narrow=1) | config
         official = gfpganv1_arch.GFPGANv1(**kwargs, decoder_load_path=None)
-        ours = GFPGANv1(**kwargs)
-        _copy(official, ours)
-        x = torch.rand(1, 3, size, size) * 2 - 1
-        o_img, o_rgbs = official(x, return_rgb=True, randomize_noise=False)
-        g_img, g_rgbs = ours(x, return_rgb=True)  # eval mode: stored noise
-        results[f"GFPGANv1 {size} {label}: image"] = max_diff(o_img, g_img)
-        results[f"GFPGANv1 {size} {label}: pyramid"] = max(max_diff(a, b) for a, b in zip(o_rgbs, g_rgbs))
-        del official, ours
+        results |= compare_gfpgan(official, GFPGANv1(**kwargs), f"GFPGANv1 {size} {label}", size)
+        del official
     return results
 
 
