@@ -1,4 +1,4 @@
-"""Benchmark a restoration model on a test set: PSNR, SSIM, LPIPS, FID, NIQE, Deg (LMD) (DESIGN §5).
+"""Benchmark a restoration model on a test set: PSNR, SSIM, LPIPS, FID, NIQE, Deg (LMD) (docs/evaluation.md).
 
     python evaluate.py testset=data/celeba_test checkpoint=GFPGANv1.3.pth metrics.fid.reference_stats=ffhq.npz
     python evaluate.py testset=data/webphoto_test restored=outputs/restore/webphoto method_name=ours

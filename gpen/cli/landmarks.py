@@ -1,4 +1,4 @@
-"""`gpen-landmarks`: detect five facial landmarks in a folder of faces and store them (DESIGN §3).
+"""`gpen-landmarks`: detect five facial landmarks in a folder of faces and store them (docs/training.md).
 
 The datasets turn the stored points into component boxes (eyes, mouth) for the component losses,
 for data that has no official landmark file. MTCNN from facenet-pytorch is used because its

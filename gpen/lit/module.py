@@ -1,4 +1,4 @@
-"""GFP-GAN training as one LightningModule with manual optimisation (GFP-GAN §3.4, DESIGN §3).
+"""GFP-GAN training as one LightningModule with manual optimisation (GFP-GAN §3.4, docs/training.md).
 
 Each iteration: (1) generator step on the sum of all weighted loss terms, discriminators frozen;
 (2) one step per adversarial term for its discriminator(s) (global D with lazy R1, facial-component Ds);
