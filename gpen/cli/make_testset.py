@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gpen.cli.help import DefaultsHelpFormatter
 from gpen.data.degradation import GFPGANDegradation
 from gpen.data.folder import resize_square
 from gpen.data.items import sample_rng
@@ -33,12 +34,13 @@ log = logging.getLogger("gpen-make-testset")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="gpen-make-testset", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="gpen-make-testset", description=__doc__.split("\n")[0],
+                                     formatter_class=DefaultsHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", type=Path, help="folder of HQ aligned faces (only read)")
     source.add_argument("--synthetic", type=int, metavar="N", help="use N built-in synthetic faces")
     parser.add_argument("--output", type=Path, required=True, help="output folder (gets gt/, lq/, manifest.json)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="image i is degraded with the RNG of (seed, 0, i)")
     parser.add_argument("--degradation-scale", type=float, default=1.0,
                         help="degradation strength: 0 = LQ is GT, 1 = official, up to 1.5 (docs/degradation.md)")
     parser.add_argument("--size", type=int, default=512, help="output side in pixels")
