@@ -1,0 +1,73 @@
+"""The repository documents itself: no pointer to the engineers' private design notes, and every docs/
+link or docs page named in code, configs or help text exists (anchors included)."""
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PRIVATE_NOTES = "DES" + "IGN"  # spelled in two parts so this file does not match itself
+TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".toml", ".txt", ".cfg", ".ini", ".sh", ""}
+SKIP_DIRS = {".git", ".venv", "outputs", "multirun", "wandb", "__pycache__", ".pytest_cache", ".ruff_cache"}
+DOCS_PAGES = ("README", "architecture", "training", "degradation", "evaluation", "knobs",
+              "photo_restoration", "sweeps")
+
+
+def tracked_text_files() -> list[Path]:
+    """Files git tracks (or, outside a git checkout, every file but the ignored folders) that are text."""
+    try:
+        names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True,
+                               text=True).stdout.split("\0")
+        paths = [ROOT / name for name in names if name]
+    except (OSError, subprocess.CalledProcessError):
+        paths = [p for p in ROOT.rglob("*")
+                 if not SKIP_DIRS.intersection(p.relative_to(ROOT).parts) and "egg-info" not in str(p)]
+    return [p for p in paths if p.is_file() and p.suffix in TEXT_SUFFIXES]
+
+
+def read(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def github_slug(heading: str) -> str:
+    """The anchor GitHub gives a markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(markdown: Path) -> set[str]:
+    return {github_slug(h) for h in re.findall(r"^#+\s+(.*)$", read(markdown), flags=re.MULTILINE)}
+
+
+def test_no_pointer_to_private_design_notes():
+    pattern = re.compile(PRIVATE_NOTES + r"(\.md|\s*§)")
+    hits = [f"{p.relative_to(ROOT)}:{n}" for p in tracked_text_files()
+            for n, line in enumerate(read(p).splitlines(), 1) if pattern.search(line)]
+    assert not hits, f"point to a docs/ page or the paper instead: {hits}"
+
+
+def test_docs_pages_exist():
+    missing = [name for name in DOCS_PAGES if not (ROOT / "docs" / f"{name}.md").is_file()]
+    assert not missing
+
+
+def test_markdown_links_in_readme_and_docs_resolve():
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", read(page)):
+            if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
+                continue
+            file_part, _, anchor = target.partition("#")
+            linked = (page.parent / file_part).resolve() if file_part else page
+            if not linked.exists():
+                broken.append(f"{page.relative_to(ROOT)} -> {target} (no such file)")
+            elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+                broken.append(f"{page.relative_to(ROOT)} -> {target} (no such heading)")
+    assert not broken, broken
+
+
+def test_docs_pages_named_in_code_configs_and_help_exist():
+    named = {(p.relative_to(ROOT), m) for p in tracked_text_files()
+             for m in re.findall(r"docs/([A-Za-z0-9_]+\.md)", read(p))}
+    missing = sorted(f"{path}: docs/{name}" for path, name in named if not (ROOT / "docs" / name).is_file())
+    assert not missing, missing
