@@ -2,8 +2,12 @@
 link or docs page named in code, configs or help text exists (anchors included)."""
 
 import re
+import shlex
 import subprocess
 from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PRIVATE_NOTES = "DES" + "IGN"  # spelled in two parts so this file does not match itself
@@ -71,3 +75,46 @@ def test_docs_pages_named_in_code_configs_and_help_exist():
              for m in re.findall(r"docs/([A-Za-z0-9_]+\.md)", read(p))}
     missing = sorted(f"{path}: docs/{name}" for path, name in named if not (ROOT / "docs" / name).is_file())
     assert not missing, missing
+
+
+def documented_commands(script: str) -> list[tuple[str, str]]:
+    """(file, command) for every `python <script> ...` line in the README, docs/, the --help pages and the
+    entry points' docstrings (continuations joined)."""
+    found = []
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+             *sorted((ROOT / "configs" / "hydra" / "help").glob("*.yaml")), ROOT / "train.py", ROOT / "evaluate.py"]
+    for page in pages:
+        text = read(page).replace("\\\n", " ")
+        for line in text.splitlines():
+            match = re.search(rf'python {re.escape(script)}( [^`|#"\n]*)?', line)
+            if match:
+                found.append((page.name, match.group(0)))
+    return found
+
+
+def overrides_of(command: str) -> list[str]:
+    """The command's overrides, made composable: sweeps keep their first value, placeholders get one."""
+    overrides = []
+    for token in shlex.split(command)[2:]:
+        if token.startswith(("-", "[", "(", "hydra.")) or token == "job" or "=" not in token:
+            continue
+        key, value = token.split("=", 1)
+        if any(mark in value for mark in ("<", "...", "$")) or value in {"PATH", "FILE", "FOLDER"}:
+            value = "placeholder"
+        overrides.append(f"{key}={value.split(',')[0]}")
+    return overrides
+
+
+@pytest.mark.parametrize("script", ["train.py", "evaluate.py"])
+def test_documented_commands_compose(script):
+    """Every documented train.py / evaluate.py command names config groups, options and keys that exist."""
+    commands = documented_commands(script)
+    assert commands
+    failures = []
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        for page, command in commands:
+            try:
+                compose(script.removesuffix(".py"), overrides=overrides_of(command))
+            except Exception as error:  # noqa: BLE001 - report every broken command at once
+                failures.append(f"{page}: {command}: {type(error).__name__}: {str(error).splitlines()[0]}")
+    assert not failures, "\n".join(failures)
