@@ -1,7 +1,7 @@
 """Train a GFP-GAN (Wang et al., CVPR 2021) with Lightning and Hydra.
 
     python train.py                                        # small model, synthetic faces, CPU, a few minutes
-    python train.py experiment=gfpgan_v1 data.root=PATH    # the paper recipe at 512 (DESIGN §3)
+    python train.py experiment=gfpgan_v1 data.root=PATH    # the paper recipe at 512 (docs/training.md)
     python train.py trainer.devices=4 trainer=ddp          # multi-GPU; trainer.num_nodes=M for multi-node
     python train.py trainer.precision=bf16-mixed           # mixed precision
     python train.py ckpt_path=last hydra.run.dir=outputs/train/<run>   # resume that run exactly

@@ -1,5 +1,5 @@
 """The built-in demo (`python train.py`) uses demo-scale choices; the paper recipe (`experiment=gfpgan_v1`
-and every experiment built on it) must keep the official DESIGN §3 / §4 values."""
+and every experiment built on it) must keep the official docs/training.md / docs/degradation.md values."""
 
 from pathlib import Path
 

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import tempfile
 import time
@@ -97,7 +98,7 @@ def export_step(path: str | os.PathLike) -> int | None:
         return None
     try:
         return torch.load(path, map_location="cpu", weights_only=True).get("step")
-    except Exception:  # an unreadable file is replaced, never trusted
+    except (OSError, RuntimeError, EOFError, ValueError, AttributeError, pickle.UnpicklingError):  # replaced, never trusted
         return None
 
 

@@ -6,8 +6,8 @@ Each iteration: (1) generator step on the sum of all weighted loss terms, discri
 (1b) lazy generator regularisers (path length) in their own generator step when due;
 (2) one step per adversarial term for its discriminator(s) (global D with lazy R1, facial-component Ds);
 (3) EMA update of the generator; (4) every LR scheduler steps once. The generator's input is
-`batch[input_key]` (the LQ face); with `input_key=None` it is unconditional and gets the batch size. `trainer.global_step` counts
-iterations: only the generator optimiser goes through the step counter, the discriminator optimisers are
+`batch[input_key]` (the LQ face); with `input_key=None` it is unconditional and gets the batch size.
+`trainer.global_step` counts iterations: only the generator optimiser goes through the step counter, the discriminator optimisers are
 stepped through the strategy (precision plugin included) without counting.
 
 Non-finite losses or gradients skip the whole iteration (counted as `train/skipped_steps`); after

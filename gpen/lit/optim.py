@@ -1,4 +1,4 @@
-"""Optimiser helpers for the GAN recipe (DESIGN §3)."""
+"""Optimiser helpers for the GAN recipe (docs/training.md)."""
 
 from __future__ import annotations
 

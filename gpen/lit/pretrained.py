@@ -1,4 +1,4 @@
-"""Start-up loading of pretrained networks for training (DESIGN §7).
+"""Start-up loading of pretrained networks for training (experiments/pretrained_models/README.md).
 
 `pretrained.generator` (fine-tune from an official or own GFP-GAN checkpoint), `pretrained.stylegan2_prior`
 (the StyleGAN2 face prior), `pretrained.vgg19` (perceptual loss) and `pretrained.arcface` (identity loss)

@@ -1,4 +1,4 @@
-"""Loading pretrained and trained weights into the gpen networks by path, strictly (DESIGN §2, §7).
+"""Loading pretrained and trained weights into the gpen networks by path, strictly (docs/architecture.md).
 
 Official files (GFPGANv1.pth, GFPGANv1.3/1.4.pth, the StyleGAN2 prior, arcface_resnet18.pth,
 torchvision's vgg19-dcbb9e9d.pth) and our own checkpoints load with no key renaming by the user. A

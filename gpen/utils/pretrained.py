@@ -1,4 +1,4 @@
-"""Locating pretrained weight files on machines without internet (DESIGN.md §7).
+"""Locating pretrained weight files on machines without internet (experiments/pretrained_models/README.md).
 
 Every pretrained network (VGG19, LPIPS, Inception, ArcFace, the StyleGAN2 prior, face detection and
 parsing) is loaded from an explicit path or from the cache folder. Nothing is downloaded behind the
