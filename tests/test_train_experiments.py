@@ -21,6 +21,8 @@ TINY = [
     "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "~callbacks.progress_bar",
     "callbacks.model_checkpoint.every_n_train_steps=1",
 ]
+# GPEN's constructor uses the reference implementation's names for the style width and mapping depth.
+GPEN_TINY = [o.replace("num_style_feat", "style_dim").replace("num_mlp", "n_mlp") for o in TINY]
 # The paper recipe at test size: synthetic data, CPU, small identity network, no pretrained files.
 PAPER_AT_TEST_SIZE = [
     "data=synthetic", "trainer=cpu", "trainer.max_time=null", "callbacks=cpu",
@@ -39,14 +41,22 @@ def load_train_script():
 def test_every_experiment_is_tested():
     assert {"gfpgan_v1", "ablation_cs_sft", "ablation_sft", "ablation_latent_only", "ablation_no_prior",
             "ablation_no_pyramid", "ablation_no_component", "ablation_no_identity",
-            "degradation_sweep"} <= set(EXPERIMENTS)
+            "degradation_sweep", "gpen_bfr", "coupling_gpen"} <= set(EXPERIMENTS)
+
+
+def tiny_overrides(experiment: str) -> list[str]:
+    """TINY for the experiment's generator architecture (read from its composed config)."""
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        arch = compose("train", overrides=[f"experiment={experiment}"]).model.arch
+    return GPEN_TINY if arch == "gpen" else TINY
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_two_steps(experiment, tmp_path):
+    tiny = tiny_overrides(experiment)
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"experiment={experiment}", *PAPER_AT_TEST_SIZE, *TINY,
+        cfg = compose("train", overrides=[f"experiment={experiment}", *PAPER_AT_TEST_SIZE, *tiny,
                                           f"paths.run_dir={tmp_path}"])
     metrics = load_train_script().train(cfg)
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()

@@ -1,0 +1,56 @@
+"""GPEN's recipe in the shared training system: two steps at test size, its optimisers, its export."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from gpen.models.gpen import GPENGenerator
+from gpen.models.loading import load_generator
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_SIZE = [
+    "data=synthetic", "trainer=cpu", "trainer.max_time=null", "callbacks=cpu", "pretrained.arcface=null",
+    "data.out_size=32", "data.batch_size=2", "data.val_batch_size=2", "data.train_dataset.num_images=4",
+    "data.val_dataset.num_images=2", "model.generator.style_dim=16", "model.generator.n_mlp=1",
+    "model.generator.narrow=0.0625", "model.validator.num_samples=2", "model.validator.lpips=false",
+    "loss.terms.gan.discriminator.narrow=0.0625", "loss.terms.identity.arcface.layers=[1,1,1,1]",
+    "loss.terms.identity.arcface.input_size=32", "trainer.max_steps=2", "trainer.val_check_interval=2",
+    "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+    "~callbacks.progress_bar", "callbacks.model_checkpoint.every_n_train_steps=1",
+]
+
+
+def compose_gpen(*overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        return compose("train", overrides=["experiment=gpen_bfr", *TEST_SIZE, *overrides])
+
+
+def test_recipe_optimisers_use_the_lazy_scalings(tmp_path):
+    from gpen.lit.build import build_module
+
+    module = build_module(compose_gpen(f"paths.run_dir={tmp_path}"))
+    g_opt, d_opt = module.configure_optimizers()[0]
+    assert g_opt.param_groups[0]["lr"] == pytest.approx(1.6e-3)
+    assert g_opt.param_groups[0]["betas"] == pytest.approx((0.0, 0.99**0.8))
+    assert d_opt.param_groups[0]["lr"] == pytest.approx(2e-3 * 16 / 17)
+    assert d_opt.param_groups[0]["betas"] == pytest.approx((0.0, 0.99 ** (16 / 17)))
+    assert sorted(module.losses) == ["gan", "identity", "smooth_l1"]
+
+
+@pytest.mark.slow
+def test_two_training_steps_export_a_loadable_gpen(tmp_path):
+    spec = importlib.util.spec_from_file_location("train_script", ROOT / "train.py")
+    train_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_script)
+    metrics = train_script.train(compose_gpen(f"paths.run_dir={tmp_path}"))
+    assert "val/psnr" in metrics
+    logged = (tmp_path / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
+    for name in ("smooth_l1", "identity", "gan", "d_gan"):
+        assert f"train/loss_{name}" in logged
+    generator = load_generator(tmp_path / "checkpoints" / "generator_ema.pth")
+    assert isinstance(generator, GPENGenerator) and generator.out_size == 32
+    with torch.no_grad():
+        assert torch.isfinite(generator(torch.zeros(1, 3, 32, 32))[0]).all()
