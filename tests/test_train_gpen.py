@@ -54,3 +54,20 @@ def test_two_training_steps_export_a_loadable_gpen(tmp_path):
     assert isinstance(generator, GPENGenerator) and generator.out_size == 32
     with torch.no_grad():
         assert torch.isfinite(generator(torch.zeros(1, 3, 32, 32))[0]).all()
+
+
+def test_fine_tuning_from_a_file_of_the_other_architecture_names_the_config_that_fits(tmp_path):
+    from types import SimpleNamespace
+
+    from gpen.lit.pretrained import load_generator_weights
+    from gpen.models.gfpgan_clean import GFPGANv1Clean
+    from gpen.models.loading import CheckpointMismatchError
+
+    gpen_file, gfpgan_file = tmp_path / "GPEN-BFR-64.pth", tmp_path / "GFPGANv1.4.pth"
+    torch.save({"g_ema": GPENGenerator(64, 16, 1, narrow=0.0625).state_dict()}, gpen_file)
+    gfpgan = GFPGANv1Clean(out_size=64, num_style_feat=16, narrow=0.0625, num_mlp=1)
+    torch.save({"params_ema": gfpgan.state_dict()}, gfpgan_file)
+    with pytest.raises(CheckpointMismatchError, match=r"GPEN-BFR-64\.pth .*holds a GPENGenerator .*model=gpen"):
+        load_generator_weights(SimpleNamespace(generator=gfpgan), str(gpen_file))
+    with pytest.raises(CheckpointMismatchError, match=r"GFPGANv1\.4\.pth .*holds a GFPGANv1Clean .*model=gfpgan_clean"):
+        load_generator_weights(SimpleNamespace(generator=GPENGenerator(64, 16, 1, narrow=0.0625)), str(gfpgan_file))
