@@ -1,4 +1,5 @@
-"""GPEN's recipe in the shared training system: two steps at test size, its optimisers, its export."""
+"""GPEN in the framework's pipelines: its training recipe (two steps at test size, optimisers, export), fine-tuning
+errors, and evaluate.py restoring a test set with a GPEN file."""
 
 import importlib.util
 from pathlib import Path
@@ -71,3 +72,26 @@ def test_fine_tuning_from_a_file_of_the_other_architecture_names_the_config_that
         load_generator_weights(SimpleNamespace(generator=gfpgan), str(gpen_file))
     with pytest.raises(CheckpointMismatchError, match=r"GFPGANv1\.4\.pth .*holds a GFPGANv1Clean .*model=gfpgan_clean"):
         load_generator_weights(SimpleNamespace(generator=GPENGenerator(64, 16, 1, narrow=0.0625)), str(gfpgan_file))
+
+
+@pytest.mark.slow
+def test_evaluate_restores_with_a_gpen_file(tmp_path, monkeypatch):
+    from gpen.cli.make_testset import main as make_testset
+
+    monkeypatch.setenv("GPEN_PRETRAINED_DIR", str(tmp_path / "no_weights"))
+    root = tmp_path / "set64"
+    assert make_testset(["--synthetic", "2", "--size", "96", "--output", str(root)]) == 0
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "GPEN-BFR-64.pth"  # a flat file, as released: settings inferred from shapes
+    torch.save(GPENGenerator(64, 16, 2, narrow=0.0625).state_dict(), checkpoint)
+    spec = importlib.util.spec_from_file_location("gpen_evaluate_script", ROOT / "evaluate.py")
+    evaluate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluate)
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("evaluate", overrides=[
+            "progress=false", "batch_size=2", f"testset={root}", f"checkpoint={checkpoint}",
+            f"save_restored={tmp_path / 'restored'}", "protocol.resize=64", "metrics.niqe=null",
+            "+generator_overrides.sft_strength=0.5"])
+    table = evaluate.run(cfg, tmp_path / "run")
+    assert isinstance(table.get("GPEN-BFR-64", "PSNR"), float)
+    assert len(list((tmp_path / "restored").iterdir())) == 2
