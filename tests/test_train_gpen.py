@@ -4,10 +4,13 @@ errors, and evaluate.py restoring a test set with a GPEN file."""
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 
+from gpen.data.synthetic import SyntheticFaceDataset
 from gpen.models.gpen import GPENGenerator
 from gpen.models.loading import load_generator
 
@@ -95,3 +98,14 @@ def test_evaluate_restores_with_a_gpen_file(tmp_path, monkeypatch):
     table = evaluate.run(cfg, tmp_path / "run")
     assert isinstance(table.get("GPEN-BFR-64", "PSNR"), float)
     assert len(list((tmp_path / "restored").iterdir())) == 2
+
+
+def test_gpen_degradation_makes_the_gt_of_gray_samples_gray(tmp_path):
+    degradation = compose_gpen(f"paths.run_dir={tmp_path}", "degradation.gray_prob=1.0").degradation
+    dataset = SyntheticFaceDataset(num_images=1, out_size=32, degradation=instantiate(degradation), seed=0)
+    item = dataset[0]
+    for image in (item["gt"], item["lq"]):
+        assert torch.allclose(image[0], image[1], atol=1e-6) and torch.allclose(image[1], image[2], atol=1e-6)
+    colour = instantiate(degradation, gray_gt=False)
+    gt = SyntheticFaceDataset(num_images=1, out_size=32, degradation=colour, seed=0)[0]["gt"]
+    assert not np.allclose(gt[0].numpy(), gt[1].numpy())
