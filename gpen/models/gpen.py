@@ -193,8 +193,10 @@ class GPENGenerator(nn.Module):
     def encoder(self) -> list[nn.Module]:
         return [getattr(self, f"ecd{level}") for level in range(self.log_size - 1)]
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Degraded face (B, 3, S, S) -> (w (B, style_dim), encoder maps coarse first [(B, C4, 4, 4) … (B, C_S, S, S)])."""
+    def encode(self, x: torch.Tensor, return_rgb: bool = True
+               ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """Degraded face (B, 3, S, S) -> (w (B, style_dim), encoder maps coarse first [(B, C4, 4, 4) …
+        (B, C_S, S, S)], []): the GFP-GAN generators' (latent, spatial conditions, pyramid) triple."""
         size = self.out_size
         if x.ndim != 4 or x.shape[1:] != (3, size, size):
             raise ValueError(f"{type(self).__name__} (out_size={size}) takes faces of shape (B, 3, {size}, {size}), "
@@ -204,10 +206,12 @@ class GPENGenerator(nn.Module):
             x = ecd(x)
             features.insert(0, x)
         z = self.final_linear(x.flatten(1))  # (B, style_dim)
-        return self.generator.style(z), features
+        return self.generator.style(z), features, []
 
-    def decode(self, w: torch.Tensor, features: Sequence[torch.Tensor]) -> torch.Tensor:
-        """w (B, style_dim) + encoder maps (coarse first) -> image (B, 3, S, S); maps scaled by sft_strength."""
+    def decode(self, w: torch.Tensor, features: Sequence[torch.Tensor],
+               randomize_noise: bool | None = None) -> torch.Tensor:
+        """w (B, style_dim) + encoder maps (coarse first) -> image (B, 3, S, S); maps scaled by sft_strength.
+        `randomize_noise` is accepted for the common call and ignored (the maps are GPEN's noise)."""
         if w.ndim != 2 or w.shape[1] != self.style_dim:
             raise ValueError(f"GPEN has a single w per face: expected latent of shape (B, {self.style_dim}), "
                              f"got {tuple(w.shape)}")
@@ -223,7 +227,7 @@ class GPENGenerator(nn.Module):
         call) and no random noise (`randomize_noise` is ignored). `latent` (B, style_dim) replaces the
         encoder's w; the encoder maps still come from `x`.
         """
-        encoded, features = self.encode(x)
+        encoded, features, _ = self.encode(x)
         w = encoded if latent is None else latent
         image = self.decode(w, features)
         return (image, [], w) if return_latents else (image, [])
