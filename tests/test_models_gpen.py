@@ -108,7 +108,8 @@ def test_wrong_architecture_and_truncated_files_get_clear_errors(tmp_path):
     gpen_file, gfpgan_file = tmp_path / "gpen.pth", tmp_path / "gfpgan.pth"
     torch.save(tiny().state_dict(), gpen_file)
     torch.save(GFPGANv1Clean(out_size=64, num_style_feat=16, narrow=0.0625, num_mlp=1).state_dict(), gfpgan_file)
-    with pytest.raises(CheckpointMismatchError, match=r"gpen\.pth holds a GPENGenerator .*out_size=64.*use model=gpen"):
+    with pytest.raises(CheckpointMismatchError, match=r"gpen\.pth holds a GPENGenerator .*out_size=64.*"
+                                                      r"`ecd0\.0\.0\.weight` \(32, 3, 1, 1\).*use model=gpen"):
         load_generator(gpen_file, arch="clean")
     with pytest.raises(CheckpointMismatchError, match=r"gfpgan\.pth holds a GFPGANv1Clean .*use model=gfpgan_clean"):
         load_generator(gfpgan_file, arch="gpen")

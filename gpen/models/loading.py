@@ -34,6 +34,8 @@ ARCHITECTURES = {
     "v1": ("gpen.models.gfpgan_v1.GFPGANv1", "model=gfpgan_v1"),
     "gpen": ("gpen.models.gpen.GPENGenerator", "model=gpen"),
 }
+#: The key that tells each architecture's files apart (infer_generator_spec).
+ARCH_MARKERS = {"clean": "conv_body_first.weight", "v1": "conv_body_first.0.weight", "gpen": "ecd0.0.0.weight"}
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
@@ -284,9 +286,12 @@ def load_generator(path: str | os.PathLike, *, weights_only: bool = True, config
         kwargs |= dict(spec.get("kwargs", {}))
     if arch is not None and arch != file_arch:
         generator_class(arch)  # an unknown name is its own error
+        marker = ARCH_MARKERS[file_arch]
+        found = f"key `{marker}` {tuple(state[marker].shape)}" if marker in state else "its recorded spec"
         raise CheckpointMismatchError(
-            f"Checkpoint {file} holds {describe_generator(file_arch, inferred)}, not the {arch!r} architecture "
-            f"asked for ({ARCHITECTURES[arch][1]}); use {ARCHITECTURES[file_arch][1]} (arch={file_arch!r}).")
+            f"Checkpoint {file} holds {describe_generator(file_arch, inferred)} ({found}), not the {arch!r} "
+            f"architecture asked for ({ARCHITECTURES[arch][1]}, whose files have `{ARCH_MARKERS[arch]}`); "
+            f"use {ARCHITECTURES[file_arch][1]} (arch={file_arch!r}).")
     kwargs |= overrides
     cls = generator_class(file_arch)
     try:

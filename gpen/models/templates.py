@@ -13,13 +13,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-Points = tuple[tuple[float, float], ...]
+from gpen.data.components import TEMPLATE_5POINT_512
 
 #: FFHQ alignment (GFP-GAN, CodeFormer): left eye, right eye, nose, left and right mouth corner at 512.
-FFHQ_TEMPLATE_512: Points = ((192.98, 239.95), (318.90, 240.19), (256.63, 314.02), (201.26, 371.41),
-                             (313.09, 371.15))
+FFHQ_TEMPLATE_512 = TEMPLATE_5POINT_512
 #: GPEN's alignment, same point order, at 512.
-GPEN_TEMPLATE_512: Points = ((202.0, 242.9), (309.4, 242.3), (256.1, 304.0), (212.0, 366.8), (300.9, 366.3))
+GPEN_TEMPLATE_512 = np.array([[202.0, 242.9], [309.4, 242.3], [256.1, 304.0], [212.0, 366.8], [300.9, 366.3]],
+                             dtype=np.float32)
 
 
 def scale_template(points_512: Sequence[Sequence[float]], size: int) -> np.ndarray:
