@@ -26,7 +26,7 @@ def load_train_script():
 def test_every_experiment_is_tested():
     assert {"gfpgan_v1", "stylegan2_prior", "ablation_cs_sft", "ablation_sft", "ablation_latent_only", "ablation_no_prior",
             "ablation_no_pyramid", "ablation_no_component", "ablation_no_identity",
-            "degradation_sweep"} <= set(EXPERIMENTS)
+            "degradation_sweep", "gpen_bfr", "coupling_gpen"} <= set(EXPERIMENTS)
 
 
 @pytest.mark.slow
