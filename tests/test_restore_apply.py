@@ -142,3 +142,47 @@ def test_face_parser_maps_celebamask_classes_to_our_regions():
     masks = FaceParser(Fixed(), "bisenet")(torch.zeros(1, 3, 32, 32))
     assert masks.shape == (1, len(REGION_NAMES), 32, 32)
     assert torch.allclose(masks[:, REGION_IDS["mouth"]], torch.ones(1, 32, 32), atol=1e-4)
+
+
+class ToyGenerator(torch.nn.Module):
+    """The forward(x, latent=, return_latents=) contract without encode/decode (as GPEN's generator)."""
+
+    def __init__(self, size=16, features=8):
+        super().__init__()
+        torch.manual_seed(0)
+        self.encoder = torch.nn.Linear(3, features)
+        self.decoder = torch.nn.Linear(features, 3 * size * size)
+        self.size = size
+
+    def forward(self, x, latent=None, return_latents=False):
+        latent = self.encoder(x.mean((2, 3))) if latent is None else latent  # (B, F)
+        image = torch.tanh(self.decoder(latent)).view(-1, 3, self.size, self.size)
+        return (image, None, latent) if return_latents else (image, None)
+
+    def mean_latent(self, samples):
+        return torch.randn(samples, self.encoder.out_features).mean(0, keepdim=True)
+
+
+def test_generic_forward_contract_refines_and_zero_steps_is_feed_forward():
+    generator = ToyGenerator()
+    faces = torch.rand(3, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(restore_aligned(generator, faces, RestoreSettings()), generator(faces)[0])
+    latent, decode = encode_for_refinement(generator, faces)
+    assert latent.shape == (3, 8)
+    _, history = refine_latent(decode, latent, faces, DegradationOperator(0.0), steps=20, step=0.1, decay=0.9)
+    assert (history[-1] < history[0]).all()
+    mean_start = restore_aligned(generator, faces, RestoreSettings(latent_start="mean", latent_steps=2))
+    assert mean_start.shape == faces.shape
+    with pytest.raises(ValueError, match="fidelity knob"):
+        restore_aligned(generator, faces, RestoreSettings(sft_strength=0.5))
+
+
+@pytest.mark.gpu
+def test_refinement_runs_batched_on_the_gpu():
+    generator, faces = _generator(GFPGANv1Clean), _faces(4)
+    settings = RestoreSettings(latent_steps=3, latent_step=0.05, region_weights={"skin": 0.8}, keep_grain=True)
+    with torch.no_grad():
+        on_cpu = restore_aligned(generator, faces, settings)
+        on_gpu = restore_aligned(generator.cuda(), faces.cuda(), settings)
+    assert on_gpu.is_cuda and torch.allclose(on_gpu.cpu(), on_cpu, atol=1e-3)

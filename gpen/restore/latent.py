@@ -57,8 +57,9 @@ def encode_for_refinement(generator: torch.nn.Module, faces: torch.Tensor) -> tu
 
 def mean_latent(generator: torch.nn.Module, like: torch.Tensor, samples: int = 4096) -> torch.Tensor:
     """The generator's mean latent (seeded, so repeatable) broadcast to the shape of `like`."""
-    owner = generator if hasattr(generator, "mean_latent") else getattr(generator, "stylegan_decoder", None)
-    if owner is None or not hasattr(owner, "mean_latent"):
+    owners = [generator, getattr(generator, "stylegan_decoder", None), getattr(generator, "generator", None)]
+    owner = next((o for o in owners if hasattr(o, "mean_latent")), None)  # GFP-GAN: decoder; GPEN: generator
+    if owner is None:
         raise ValueError(f"restore.latent_start=mean needs a generator with mean_latent(); "
                          f"{type(generator).__name__} has none")
     with torch.random.fork_rng(devices=[like.device] if like.device.type == "cuda" else []):
