@@ -27,12 +27,14 @@ from tqdm import tqdm
 
 from gpen.data.testsets import ImagePairs, collate_same_size, open_testset, resize_square
 from gpen.metrics.api import evaluate_rows
+from gpen.metrics.presets import add_combined_score, file_sha256
 from gpen.metrics.report import ResultsTable
 from gpen.restore import RestoreSettings, load_face_parser, restore_aligned, texture_controls
 from gpen.utils.image_io import write_image
 from gpen.utils.machine import describe_machine
 
 log = logging.getLogger("gpen.evaluate")
+PRESET_KEYS = ("preset", "score")  # entries of the metrics group that are not metrics
 PACKAGES = ("gpen", "torch", "torchvision", "lpips", "pyiqa", "facenet-pytorch", "numpy", "scipy")
 
 
@@ -165,7 +167,11 @@ def run(cfg: DictConfig, run_dir: Path) -> ResultsTable:
         rows["Input"] = ImagePairs(testset.inputs, testset.references, size=cfg.protocol.resize)
     metadata["images"] = {row: len(data) for row, data in rows.items()}
     metadata["skipped"] = {row: data.skipped.as_dict() for row, data in rows.items()}
-    metrics = [hydra.utils.instantiate(spec) for spec in cfg.metrics.values() if spec is not None]
+    metadata["metrics_preset"] = cfg.metrics.get("preset")
+    fid_stats = (cfg.metrics.get("fid") or {}).get("reference_stats")
+    metadata["fid_reference_stats"] = {"path": fid_stats, "sha256": file_sha256(fid_stats)}
+    specs = {key: spec for key, spec in cfg.metrics.items() if key not in PRESET_KEYS}
+    metrics = [hydra.utils.instantiate(spec) for spec in specs.values() if spec is not None]
     # unpaired: no-reference metrics, and the texture measures against the input
     metrics = [m for m in metrics if testset.paired or not m.needs_reference or m.reference_kind != "gt"]
     input_rows = {method: input_pairs(restored, testset.inputs, cfg.protocol.resize)}
@@ -174,6 +180,7 @@ def run(cfg: DictConfig, run_dir: Path) -> ResultsTable:
     table = evaluate_rows(rows, metrics, device, cfg.batch_size, cfg.num_workers, cfg.progress, table,
                           on_update=lambda t: t.write(run_dir),
                           input_rows={row: data for row, data in input_rows.items() if data is not None})
+    add_combined_score(table, cfg.metrics.get("score"))
     paths = table.write(run_dir)
     log.info("results:\n%s\nwritten to %s", table.to_markdown().split("\n## ")[0], paths["md"])
     if cfg.wandb.enabled:
