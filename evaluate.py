@@ -34,6 +34,7 @@ from gpen.metrics.report import ResultsTable
 from gpen.restore import RestoreSettings, load_face_parser, restore_aligned, texture_controls
 from gpen.utils.image_io import write_image
 from gpen.utils.machine import describe_machine
+from gpen.utils.pretrained import MissingWeightsError
 
 log = logging.getLogger("gpen.evaluate")
 PRESET_KEYS = ("preset", "score")  # entries of the metrics group that are not metrics
@@ -103,6 +104,9 @@ def restore_settings(cfg: DictConfig) -> RestoreSettings:
                              f"{values['sft_strength']} disagree; set only restore.sft_strength")
         values["sft_strength"] = legacy
     settings = RestoreSettings.from_mapping(values)
+    if settings.parser_path is not None and not Path(settings.parser_path).expanduser().is_file():
+        raise MissingWeightsError(f"restore.parser_path={settings.parser_path}: no such file (facexlib's "
+                                  f"parsing_{settings.parser}.pth; set restore.parser_path=null for template masks)")
     if cfg.restored is not None and (settings.latent_steps > 0 or settings.latent_start != "encoder"
                                      or settings.sft_strength != 1.0):
         raise ValueError("restore.latent_steps, latent_start and sft_strength need a generator (checkpoint=...); "

@@ -136,6 +136,8 @@ def test_texture_controls_on_a_restored_folder_move_the_grain_measure(testset, t
     assert _snapshot(smooth) == before and not (tmp_path / "a").exists()
     with pytest.raises(ValueError, match="need a generator"):
         _evaluate_module().run(_config([*common, "restore.latent_steps=2"]), tmp_path / "run_c")
+    with pytest.raises(FileNotFoundError, match="restore.parser_path=.*parsing_bisenet.pth"):
+        _evaluate_module().run(_config([*common, f"restore.parser_path={tmp_path / 'parsing.pth'}"]), tmp_path / "run_d")
 
 
 @pytest.mark.slow
