@@ -34,6 +34,10 @@ def test_article_config_from_a_yaml_file(tmp_path):
     _check_article(RestoreSettings.from_mapping(yaml.safe_load(path.read_text())))
 
 
+def test_article_config_as_a_restore_preset():
+    _check_article(RestoreSettings.from_mapping(OmegaConf.to_container(_compose(["restore=article"]).restore)))
+
+
 def test_our_names_keep_their_meaning():
     settings = RestoreSettings.from_mapping({"latent_steps": 5, "latent_step": 0.05, "latent_step_decay": 0.9})
     assert (settings.latent_steps, settings.latent_step, settings.latent_step_decay) == (5, 0.05, 0.9)
