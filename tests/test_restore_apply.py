@@ -186,3 +186,14 @@ def test_refinement_runs_batched_on_the_gpu():
         on_cpu = restore_aligned(generator, faces, settings)
         on_gpu = restore_aligned(generator.cuda(), faces.cuda(), settings)
     assert on_gpu.is_cuda and torch.allclose(on_gpu.cpu(), on_cpu, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_face_parser_loads_facexlib_bisenet_weights_by_path(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "parsing_bisenet.pth"
+    torch.save(FaceParser.build_network("bisenet").state_dict(), path)  # random weights, the real network
+    parser = FaceParser.load(path, "bisenet")
+    masks = parser(_faces(1, 32))
+    assert masks.shape == (1, len(REGION_NAMES), 32, 32)
+    assert torch.allclose(masks.sum(1), torch.ones(1, 32, 32), atol=1e-4)
