@@ -26,6 +26,7 @@ from gpen.cli.help import DefaultsHelpFormatter
 from gpen.data.degradation import GFPGANDegradation
 from gpen.data.folder import resize_square
 from gpen.data.items import sample_rng
+from gpen.data.scenarios import PRESETS
 from gpen.data.synthetic import render_face
 from gpen.utils.image_io import read_image, scan_images, write_image
 from gpen.utils.validation import ConfigValueError, check_range
@@ -43,6 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="image i is degraded with the RNG of (seed, 0, i)")
     parser.add_argument("--degradation-scale", type=float, default=1.0,
                         help="degradation strength: 0 = LQ is GT, 1 = official, up to 1.5 (docs/degradation.md)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="a scenario preset instead of the GFP-GAN model")
     parser.add_argument("--size", type=int, default=512, help="output side in pixels")
     parser.add_argument("--strict", action="store_true", help="stop on unreadable input files instead of skipping")
     parser.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output folder")
@@ -73,7 +75,7 @@ def hq_images(args: argparse.Namespace) -> Iterator[tuple[str, str, np.ndarray]]
 
 
 def make_testset(args: argparse.Namespace) -> dict:
-    degradation = GFPGANDegradation(degradation_scale=args.degradation_scale)
+    degradation = (PRESETS[args.preset] if args.preset else GFPGANDegradation)(degradation_scale=args.degradation_scale)
     entries = []
     for index, (name, source, gt) in enumerate(hq_images(args)):
         params = degradation.sample_params(sample_rng(args.seed, 0, index))
@@ -86,6 +88,7 @@ def make_testset(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "size": args.size,
         "degradation_scale": args.degradation_scale,
+        "preset": args.preset,
         "degradation": {k: v for k, v in vars(degradation).items()},
         "count": len(entries),
         "images": entries,
