@@ -27,10 +27,11 @@ the device is synchronised at both ends.
 Paired (default): one process holds both; windows of `--window` iterations (16 = one R1 cycle with four
 path-length steps) alternate ours / official, after `--warmup` windows each; per side the median
 images/s over `--repeats` windows, and the median of the per-window ratios ours/official (time; < 1 =
-ours faster). Peak memory always comes from one fresh child process per side (one warm-up window and
-one window): CPU = peak RSS of the child (`getrusage`) minus its peak before the networks were built;
-CUDA = `torch.cuda.max_memory_allocated`. `--no-paired`: the children's own timings instead (each side
-alone, one after the other).
+ours faster). Peak memory always comes from one fresh child process per side running one window
+(16 iterations hold every kind of step): CPU = peak RSS of the child (`getrusage`) minus its peak
+before the networks were built; CUDA = `torch.cuda.max_memory_allocated`. `--no-paired`: the
+children run all windows and their own timings are reported instead (each side alone, one after the
+other).
 
 Official ops: BasicSR's StyleGAN2 uses compiled ops. Never compiled here on CPU (BASICSR_JIT is
 removed): `upfirdn2d` takes BasicSR's own CPU path `upfirdn2d_native`, and `fused_leaky_relu`, which has
@@ -238,11 +239,12 @@ def paired(args: argparse.Namespace) -> dict:
 
 def worker(args: argparse.Namespace) -> dict:
     """One side alone in this (fresh) process: timings and peak memory."""
-    windows = args.warmup + (args.repeats if args.time_in_worker else 1)
+    # memory only: one window of 16 holds every kind of step (path length, R1), so its peak is the run's
+    windows = args.warmup + args.repeats if args.time_in_worker else 1
     with tempfile.TemporaryDirectory() as run_dir:
         cfg = compose_prior(args, run_dir, windows * args.window)
         batches = gt_batches(cfg, args.batch, 4, args.device)
-        ops = import_official(args.device)[1] if args.worker == "official" else "gpen"
+        model_class, ops = import_official(args.device) if args.worker == "official" else (None, "gpen")
         if args.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -251,13 +253,13 @@ def worker(args: argparse.Namespace) -> dict:
             fit_ours(cfg, batches, timer)
             times = timer.times
         else:
-            official = OfficialRunner(import_official(args.device)[0], cfg, batches, args.device)
+            official = OfficialRunner(model_class, cfg, batches, args.device)
             official.window(windows * args.window)
             times = official.times
     peak_mib = (torch.cuda.max_memory_allocated() / 2**20 if args.device == "cuda"
                 else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_kb) / 1024)
     return {"side": args.worker, "peak_mib": peak_mib, "ops": ops,
-            "times": window_sums(times, args.window, args.warmup)}
+            "times": window_sums(times, args.window, args.warmup) if args.time_in_worker else []}
 
 
 def launch(args: argparse.Namespace, side: str) -> dict:
