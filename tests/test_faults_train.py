@@ -1,0 +1,71 @@
+"""Training faults: honest logs around skipped steps, work saved on Ctrl-C and crashes, images that go
+bad mid-run, a full disk, clear start-up errors, and a train.log that tells the story."""
+
+import csv
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from gpen.lit.build import build_module, build_trainer
+from gpen.lit.module import NonFiniteLossError
+from gpen.losses.base import LossTerm
+
+CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
+TINY = [
+    "data.out_size=32", "data.batch_size=2", "data.val_batch_size=2",
+    "data.train_dataset.num_images=6", "data.val_dataset.num_images=2",
+    "model.generator.num_style_feat=32", "model.generator.narrow=0.0625", "model.generator.num_mlp=1",
+    "model.validator.num_samples=2", "loss.terms.gan.discriminator.narrow=0.0625",
+    "trainer.accelerator=cpu", "~callbacks.progress_bar", "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false", "trainer.max_time=null", "trainer.limit_val_batches=0",
+    "trainer.log_every_n_steps=1",
+]
+
+
+def tiny_cfg(run_dir, *overrides):
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        return compose("train", overrides=[*TINY, f"paths.run_dir={run_dir}", *overrides])
+
+
+class NaNAtCalls(LossTerm):
+    """NaN on the given (0-based) calls, 0 otherwise."""
+
+    def __init__(self, bad_calls):
+        super().__init__(1.0, "bad")
+        self.bad_calls, self.calls = set(bad_calls), 0
+
+    def forward(self, inputs):
+        bad = self.calls in self.bad_calls
+        self.calls += 1
+        return {"bad": inputs.output.mean() * (float("nan") if bad else 0.0)}
+
+
+def metrics_rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "csv" / "version_0" / "metrics.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_skipped_steps_log_no_stale_losses_and_the_step_is_the_iteration(tmp_path):
+    cfg = tiny_cfg(tmp_path, "trainer.max_steps=3", "model.max_consecutive_nonfinite=5")
+    module = build_module(cfg)
+    module.losses["bad"] = NaNAtCalls({1, 2})  # batches 0 and 3, 4 train; 1 and 2 are skipped
+    build_trainer(cfg).fit(module, datamodule=instantiate(cfg.data))
+    assert module.trainer.global_step == 3 and module.skipped_steps == 2
+    rows = [r for r in metrics_rows(tmp_path) if r.get("train/skipped_steps")]
+    losses = [r for r in rows if r.get("train/loss_pix")]
+    assert [int(float(r["step"])) for r in losses] == [0, 1, 2]  # the iteration (0-based) of each loss
+    skipped = [r for r in rows if not r.get("train/loss_pix")]
+    assert len(skipped) == 2 and all(not r.get("train/loss_g") for r in skipped)
+    assert [int(float(r["step"])) for r in skipped] == [1, 1]  # both tried iteration 1 and failed
+    assert all(int(float(r["step"])) <= 2 for r in metrics_rows(tmp_path))  # lr rows too
+
+
+def test_non_finite_stop_without_a_checkpoint_does_not_claim_one(tmp_path):
+    cfg = tiny_cfg(tmp_path, "trainer.max_steps=5", "model.max_consecutive_nonfinite=2")
+    module = build_module(cfg)
+    module.losses["bad"] = NaNAtCalls(range(100))
+    with pytest.raises(NonFiniteLossError) as error:
+        build_trainer(cfg).fit(module, datamodule=instantiate(cfg.data))
+    assert "before this" not in str(error.value) and "no checkpoint" in str(error.value).lower()
