@@ -2,9 +2,13 @@
 bad mid-run, a full disk, clear start-up errors, and a train.log that tells the story."""
 
 import csv
+import os
+import signal
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
@@ -69,3 +73,75 @@ def test_non_finite_stop_without_a_checkpoint_does_not_claim_one(tmp_path):
     with pytest.raises(NonFiniteLossError) as error:
         build_trainer(cfg).fit(module, datamodule=instantiate(cfg.data))
     assert "before this" not in str(error.value) and "no checkpoint" in str(error.value).lower()
+
+
+class At(pl.Callback):
+    """Run `action` at the start of the batch that would train iteration `step` (0-based)."""
+
+    def __init__(self, step, action):
+        self.step, self.action = step, action
+
+    def on_train_batch_start(self, trainer, *args):
+        if trainer.global_step == self.step:
+            self.action()
+
+
+def fit_with(cfg, *callbacks, module=None):
+    module = module or build_module(cfg)
+    trainer = build_trainer(cfg)
+    trainer.callbacks.extend(callbacks)
+    trainer.fit(module, datamodule=instantiate(cfg.data))
+    return trainer
+
+
+def saved_step(run_dir: Path) -> int:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+
+
+def test_ctrl_c_saves_last_checkpoint_and_export_then_stops(tmp_path):
+    cfg = tiny_cfg(tmp_path, "trainer.max_steps=6")
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        trainer = fit_with(cfg, At(2, lambda: os.kill(os.getpid(), signal.SIGINT)))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert trainer.global_step == 3  # the step in flight finished, then the run stopped
+    assert saved_step(tmp_path) == 3
+    assert (tmp_path / "checkpoints" / "generator_ema.pth").is_file()
+
+
+def test_a_crash_between_iterations_saves_last_checkpoint_and_export(tmp_path):
+    cfg = tiny_cfg(tmp_path, "trainer.max_steps=6")
+
+    def crash():
+        raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit_with(cfg, At(2, crash))
+    assert saved_step(tmp_path) == 2
+    assert (tmp_path / "checkpoints" / "generator_ema.pth").is_file()
+
+
+def test_keyboard_interrupt_outside_the_signal_handler_still_saves(tmp_path):
+    cfg = tiny_cfg(tmp_path, "trainer.max_steps=6")
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit):  # Lightning's graceful shutdown exits with status 1
+            fit_with(cfg, At(1, interrupt))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert saved_step(tmp_path) == 1
+
+
+def test_a_non_finite_stop_saves_nothing(tmp_path):
+    cfg = tiny_cfg(tmp_path, "trainer.max_steps=5", "model.max_consecutive_nonfinite=2")
+    module = build_module(cfg)
+    module.losses["bad"] = NaNAtCalls(range(100))
+    with pytest.raises(NonFiniteLossError):
+        fit_with(cfg, module=module)
+    assert not (tmp_path / "checkpoints" / "last.ckpt").exists()
+    assert not (tmp_path / "checkpoints" / "generator_ema.pth").exists()
