@@ -10,7 +10,6 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from gpen.cli.make_testset import main as make_testset
-from gpen.metrics.report import ResultsTable
 from gpen.utils.image_io import read_image, write_image
 
 ROOT = Path(__file__).resolve().parents[1]

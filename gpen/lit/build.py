@@ -5,6 +5,7 @@ so both exercise exactly the same wiring.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -53,9 +54,15 @@ def build_trainer(cfg: DictConfig) -> pl.Trainer:
                        plugins=[AtomicCheckpointIO()])
 
 
-def build_training(cfg: DictConfig) -> tuple[GFPGANModule, pl.LightningDataModule, pl.Trainer]:
-    """Seed, then build module, datamodule and trainer (in that order, so initialisation is seeded)."""
+def build_training(cfg: DictConfig, before_data: Callable[[GFPGANModule], Any] | None = None
+                   ) -> tuple[GFPGANModule, pl.LightningDataModule, pl.Trainer]:
+    """Seed, then build module, datamodule and trainer (in that order, so initialisation is seeded).
+
+    `before_data(module)` runs between the module and the data (e.g. loading pretrained files), so its
+    errors come before a long dataset scan."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = build_module(cfg)
+    if before_data is not None:
+        before_data(module)
     datamodule = instantiate(cfg.data)
     return module, datamodule, build_trainer(cfg)
