@@ -88,3 +88,26 @@ def test_checkpoints_keep_the_users_umask(tmp_path):
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "a.ckpt").stat().st_mode) == 0o644
+
+
+def test_missing_files_and_checkpoints_are_found_before_the_dataset_scan(tmp_path, monkeypatch):
+    import gpen.data.folder
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("the dataset was scanned before the cheap checks")
+
+    monkeypatch.setattr(gpen.data.folder, "scan_image_sizes", no_scan)
+    monkeypatch.setenv("GPEN_PRETRAINED_DIR", str(tmp_path / "empty"))
+    (tmp_path / "faces").mkdir()
+
+    def ffhq_cfg(*overrides):
+        with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+            return compose("train", overrides=[
+                "data=ffhq", f"data.root={tmp_path / 'faces'}", "data.num_workers=0", "data.persistent_workers=false",
+                "data.out_size=32", *TINY[5:10], "trainer.accelerator=cpu", f"paths.run_dir={tmp_path / 'run'}",
+                *overrides])
+
+    with pytest.raises(MissingWeightsError, match="prior.pth"):
+        load_train_script().train(ffhq_cfg("pretrained.stylegan2_prior=prior.pth"))
+    with pytest.raises(FileNotFoundError, match="ckpt_path"):
+        load_train_script().train(ffhq_cfg(f"ckpt_path={tmp_path / 'gone.ckpt'}"))
