@@ -111,3 +111,40 @@ def test_missing_files_and_checkpoints_are_found_before_the_dataset_scan(tmp_pat
         load_train_script().train(ffhq_cfg("pretrained.stylegan2_prior=prior.pth"))
     with pytest.raises(FileNotFoundError, match="ckpt_path"):
         load_train_script().train(ffhq_cfg(f"ckpt_path={tmp_path / 'gone.ckpt'}"))
+
+
+def test_a_full_disk_while_checkpointing_is_one_clear_error_and_keeps_the_old_file(tmp_path, monkeypatch):
+    import errno
+
+    import gpen.lit.checkpointing as checkpointing
+
+    path = tmp_path / "ckpt" / "last.ckpt"
+    atomic_torch_save({"w": torch.ones(10)}, path)
+    before = path.read_bytes()
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        def __init__(self, handle):
+            self.handle, self.written = handle, 0
+
+        def write(self, data):
+            self.written += len(data)
+            if self.written > 4096:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.handle.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    monkeypatch.setattr(checkpointing.os, "fdopen", lambda fd, mode: FullDisk(real_fdopen(fd, mode)))
+    with pytest.raises(OSError, match=r"last\.ckpt.*ckpt.*MB") as error:
+        atomic_torch_save({"w": torch.zeros(1_000_000)}, path)
+    assert error.value.errno == errno.ENOSPC and error.value.__suppress_context__
+    assert "4.0 MB" in str(error.value)  # the size the checkpoint needs
+    assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]
