@@ -99,8 +99,13 @@ def run(cfg: DictConfig, run_dir: Path) -> ResultsTable:
     metrics = [m for m in metrics if testset.paired or not m.needs_reference]  # unpaired: no-reference only
     table = ResultsTable([m.name for m in metrics], {row: {} for row in rows}, metadata)
     table.write(run_dir)  # the run's facts are on disk before the first metric starts
-    table = evaluate_rows(rows, metrics, device, cfg.batch_size, cfg.num_workers, cfg.progress, table,
-                          on_update=lambda t: t.write(run_dir))
+    try:
+        table = evaluate_rows(rows, metrics, device, cfg.batch_size, cfg.num_workers, cfg.progress, table,
+                              on_update=lambda t: t.write(run_dir))
+    except KeyboardInterrupt:
+        log.warning("%s: every finished value is in %s", table.metadata.get("interrupted", "interrupted"),
+                    run_dir / "results.md")
+        raise
     paths = table.write(run_dir)
     log.info("results:\n%s\nwritten to %s", table.to_markdown().split("\n## ")[0], paths["md"])
     if cfg.wandb.enabled:

@@ -10,6 +10,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from gpen.cli.make_testset import main as make_testset
+from gpen.metrics.report import ResultsTable
 from gpen.utils.image_io import read_image, write_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,3 +64,27 @@ def test_restored_folder_that_is_the_ground_truth_is_refused(testset, tmp_path):
     cfg = _config([f"testset={testset}", f"restored={copy}", *PIXEL_ONLY])
     with pytest.raises(ValueError, match="identical to the ground truth"):
         _evaluate_module().run(cfg, tmp_path / "run2")
+
+
+def test_an_interrupted_evaluation_keeps_every_finished_value_and_says_so(testset, tmp_path, monkeypatch):
+    from gpen.metrics import pixel
+
+    restored = _restored_like_gt(testset, tmp_path / "ours")
+    calls = []
+    real_update = pixel.SSIM.update
+
+    def update(self, *args):
+        calls.append(1)
+        if len(calls) == 4:  # the first batch of the Input row (3 batches of 2 per row)
+            raise KeyboardInterrupt
+        return real_update(self, *args)
+
+    monkeypatch.setattr(pixel.SSIM, "update", update)
+    cfg = _config([f"testset={testset}", f"restored={restored}", *PIXEL_ONLY])
+    with pytest.raises(KeyboardInterrupt):
+        _evaluate_module().run(cfg, tmp_path / "run")
+    saved = ResultsTable.from_json(tmp_path / "run" / "results.json")
+    assert isinstance(saved.get("ours", "SSIM"), float)  # finished before the interrupt
+    assert isinstance(saved.get("Input", "PSNR"), float) and saved.get("Input", "SSIM") is None
+    assert "SSIM" in saved.metadata["interrupted"] and "Input" in saved.metadata["interrupted"]
+    assert "interrupted" in (tmp_path / "run" / "results.md").read_text().split("## ")[0].lower()

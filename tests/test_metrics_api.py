@@ -71,7 +71,8 @@ def test_unavailable_and_failing_metrics_do_not_stop_the_others(tmp_path, monkey
     assert table.get("Input", "FID").startswith("unavailable: FID reference statistics not found")
     assert table.get("ours", "Broken") == "failed: RuntimeError: boom"
     assert table.get("Input", "NIQE").startswith("failed: ")  # a damaged file: reported, others kept
-    assert len(snapshots) == 6 and "SSIM" not in snapshots[0]["ours"]  # written after every metric
+    assert len(snapshots) == 12 and "Input" not in snapshots[0]  # written after every value (6 metrics x 2 rows)
+    assert "SSIM" not in snapshots[1]["ours"]
     assert table.metadata["metric_details"]["Input"]["PSNR"]["images"] == 3
 
 

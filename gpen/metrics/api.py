@@ -68,10 +68,18 @@ def evaluate_rows(rows: Mapping[str, ImagePairs], metrics: Sequence[Metric], dev
             continue
         problem = _setup(metric, device)
         for row in applicable:
-            table.set(row, metric.name, problem or _score_row(metric, rows[row], row, device, batch_size,
-                                                                num_workers, progress, details))
-        if on_update is not None:
-            on_update(table)
+            try:
+                value = problem or _score_row(metric, rows[row], row, device, batch_size, num_workers, progress,
+                                              details)
+            except KeyboardInterrupt:  # keep what is finished and say where it stopped
+                table.metadata["interrupted"] = f"interrupted while scoring {metric.name} on row {row}; " \
+                                                "the table is partial"
+                if on_update is not None:
+                    on_update(table)
+                raise
+            table.set(row, metric.name, value)
+            if on_update is not None:  # after every value: an interrupt loses at most the one in progress
+                on_update(table)
     return table
 
 

@@ -72,7 +72,10 @@ class ResultsTable:
         notes = [f"- {row} / {m}: {v}" for row, cells in self.rows.items() for m, v in cells.items()
                  if isinstance(v, str)]
         meta = [f"- {key}: {json.dumps(value, default=str)}" for key, value in self.metadata.items()]
-        text = "# Results\n\n" + "\n".join(lines) + "\n"
+        text = "# Results\n\n"
+        if self.metadata.get("interrupted"):
+            text += f"**Partial results: {self.metadata['interrupted']}.**\n\n"
+        text += "\n".join(lines) + "\n"
         if notes:
             text += "\n## Notes\n\n" + "\n".join(notes) + "\n"
         if meta:
