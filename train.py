@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_info
 
 from gpen.lit.build import build_training, generator_spec
+from gpen.lit.config_checks import check_top_level_keys
 from gpen.lit.pretrained import load_pretrained
 from gpen.lit.resume import check_resume_checkpoint
 
@@ -42,6 +43,7 @@ def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
 def train(cfg: DictConfig) -> dict[str, float]:
     run_dir = Path(cfg.paths.run_dir)
     rank_zero_info(f"Run folder: {run_dir.resolve()}")
+    check_top_level_keys(cfg)
     if cfg.get("num_threads"):
         torch.set_num_threads(cfg.num_threads)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, run_dir)  # cheap checks first, the dataset scan last

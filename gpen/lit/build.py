@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gpen.lit.checkpointing import AtomicCheckpointIO
+from gpen.lit.config_checks import check_accelerator, check_optimizers
 from gpen.lit.module import GFPGANModule
 from gpen.losses.base import LossTerm
 from gpen.losses.pixel import RegionWeightMap
@@ -34,6 +35,7 @@ def generator_spec(model_cfg: DictConfig) -> dict[str, Any]:
 
 def build_module(cfg: DictConfig) -> GFPGANModule:
     optim = instantiate(cfg.optim)
+    check_optimizers(optim)
     return GFPGANModule(
         generator=instantiate(cfg.model.generator),
         losses=build_loss_terms(cfg.loss),
@@ -48,6 +50,7 @@ def build_module(cfg: DictConfig) -> GFPGANModule:
 
 
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
+    check_accelerator(cfg.trainer)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
