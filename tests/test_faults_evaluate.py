@@ -2,6 +2,7 @@
 NIQE on small images, readable cells, and an interrupted evaluation that keeps what it finished."""
 
 import importlib.util
+import logging
 import shutil
 from pathlib import Path
 
@@ -88,3 +89,29 @@ def test_an_interrupted_evaluation_keeps_every_finished_value_and_says_so(testse
     assert isinstance(saved.get("Input", "PSNR"), float) and saved.get("Input", "SSIM") is None
     assert "SSIM" in saved.metadata["interrupted"] and "Input" in saved.metadata["interrupted"]
     assert "interrupted" in (tmp_path / "run" / "results.md").read_text().split("## ")[0].lower()
+
+
+def test_niqe_below_192_px_is_left_out_in_one_line_without_tracebacks(testset, tmp_path, caplog):
+    restored = _restored_like_gt(testset, tmp_path / "ours")
+    cfg = _config([f"testset={testset}", f"restored={restored}", "metrics.lpips=null", "metrics.fid=null",
+                   "metrics.deg=null"])
+    with caplog.at_level(logging.WARNING):
+        table = _evaluate_module().run(cfg, tmp_path / "run")
+    assert table.metrics == ["PSNR", "SSIM"]
+    assert "192" in table.metadata["left_out_metrics"]["NIQE"]
+    niqe_lines = [r for r in caplog.records if "NIQE" in r.getMessage()]
+    assert len(niqe_lines) == 1 and "not applicable below 192 px" in niqe_lines[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+    assert "NIQE" in (tmp_path / "run" / "results.md").read_text()  # the note says why
+
+
+def test_long_reasons_stay_out_of_the_table_cells():
+    table = ResultsTable(["PSNR", "FID"])
+    reason = "unavailable: Missing pretrained weights for FID Inception-v3: pt_inception.pth\n  looked in: somewhere"
+    table.set("ours", "PSNR", 30.0)
+    table.set("ours", "FID", reason)
+    table.set("Input", "FID", reason)
+    text = table.to_markdown()
+    rows = [line for line in text.splitlines() if line.startswith("| ours") or line.startswith("| Input")]
+    assert rows == ["| ours | 30.0000 | unavailable [1] |", "| Input |  | unavailable [1] |"]
+    assert "[1] ours, Input / FID: unavailable: Missing pretrained weights" in text and "looked in: somewhere" in text
