@@ -112,6 +112,6 @@ def test_long_reasons_stay_out_of_the_table_cells():
     table.set("ours", "FID", reason)
     table.set("Input", "FID", reason)
     text = table.to_markdown()
-    rows = [line for line in text.splitlines() if line.startswith("| ours") or line.startswith("| Input")]
+    rows = [line for line in text.splitlines() if line.startswith(("| ours", "| Input"))]
     assert rows == ["| ours | 30.0000 | unavailable [1] |", "| Input |  | unavailable [1] |"]
     assert "[1] ours, Input / FID: unavailable: Missing pretrained weights" in text and "looked in: somewhere" in text
