@@ -25,6 +25,7 @@ from gpen.lit.build import build_training, generator_spec
 from gpen.lit.config_checks import check_top_level_keys
 from gpen.lit.pretrained import load_pretrained
 from gpen.lit.resume import check_resume_checkpoint
+from gpen.lit.run_log import log_fatal, remove_empty_folders, route_lightning_logs
 
 
 def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
@@ -61,7 +62,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> None:
-    train(cfg)
+    route_lightning_logs()  # <run>/train.log gets what the console shows
+    try:
+        train(cfg)
+    except BaseException as error:
+        log_fatal(error)
+        remove_empty_folders(Path(cfg.paths.run_dir))
+        raise
 
 
 if __name__ == "__main__":

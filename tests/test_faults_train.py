@@ -145,3 +145,25 @@ def test_a_non_finite_stop_saves_nothing(tmp_path):
         fit_with(cfg, module=module)
     assert not (tmp_path / "checkpoints" / "last.ckpt").exists()
     assert not (tmp_path / "checkpoints" / "generator_ema.pth").exists()
+
+
+def run_train_script(run_dir: Path, *overrides: str):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(root / "train.py"), *TINY, f"hydra.run.dir={run_dir}", *overrides],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=root)
+
+
+def test_train_log_gets_the_console_messages_and_the_fatal_error(tmp_path):
+    done = run_train_script(tmp_path / "ok", "trainer.max_steps=1", "num_threads=1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    log = (tmp_path / "ok" / "train.log").read_text()
+    assert "Run folder" in log and "Finished at iteration 1" in log and "Random init" in log
+    failed = run_train_script(tmp_path / "bad", "optim.generator.lr=-1")
+    assert failed.returncode != 0
+    log = (tmp_path / "bad" / "train.log").read_text()
+    assert "learning rate: -1" in log and "optim.generator" in log
+    assert not [p for p in (tmp_path / "bad").rglob("*") if p.is_dir() and not any(p.iterdir())]  # no empty folders
