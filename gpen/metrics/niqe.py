@@ -33,8 +33,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pyiqa.matlab_utils import imresize, nancov, nanmean
-from pyiqa.utils.color_util import to_y_channel
 from scipy.special import gammaln
 
 from gpen.metrics.base import NotApplicableError, PerImageMetric, quantize_8bit
@@ -119,6 +117,8 @@ def to_blocks(image: torch.Tensor, size: int) -> torch.Tensor:
 def niqe_scores(luma: torch.Tensor, mu_pris: torch.Tensor, cov_pris: torch.Tensor,
                 window_1d: torch.Tensor) -> torch.Tensor:
     """NIQE per image of rounded 0–255 luma (B, 1, H, W) float64 -> (B,)."""
+    from pyiqa.matlab_utils import imresize, nancov, nanmean  # pyiqa's package import is heavy: only when used
+
     h, w = (luma.shape[-2] // BLOCK) * BLOCK, (luma.shape[-1] // BLOCK) * BLOCK
     image = luma[..., :h, :w]
     features = []
@@ -167,6 +167,8 @@ class NIQE(PerImageMetric):
         if size < self.min_size:
             raise NotApplicableError(f"not applicable below {self.min_size} px: NIQE needs images of at least "
                                      f"{self.min_size}x{self.min_size} after cropping, got {size}")
+        from pyiqa.utils.color_util import to_y_channel  # pyiqa's package import is heavy: only when used
+
         images = quantize_8bit(restored) / 255.0  # (B, 3, H, W) float64
         luma = to_y_channel(images, 255.0, self.color_space).round()  # (B, 1, H, W) on 0–255
         if self.crop_border:
