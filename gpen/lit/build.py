@@ -63,6 +63,7 @@ def build_training(cfg: DictConfig, before_data: Callable[[GFPGANModule], Any] |
 
     `before_data(module)` runs between the module and the data (e.g. loading pretrained files), so its
     errors come before a long dataset scan."""
+    check_accelerator(cfg.trainer)  # before anything is built or scanned
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = build_module(cfg)
     if before_data is not None:
