@@ -116,7 +116,7 @@ def test_missing_files_and_checkpoints_are_found_before_the_dataset_scan(tmp_pat
 def test_a_full_disk_while_checkpointing_is_one_clear_error_and_keeps_the_old_file(tmp_path, monkeypatch):
     import errno
 
-    import gpen.lit.checkpointing as checkpointing
+    from gpen.lit import checkpointing
 
     path = tmp_path / "ckpt" / "last.ckpt"
     atomic_torch_save({"w": torch.ones(10)}, path)

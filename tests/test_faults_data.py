@@ -64,7 +64,7 @@ def test_the_same_bad_file_is_warned_about_once_per_run(tmp_path, caplog):
 
 
 def test_libpng_errors_do_not_leak_to_the_console(tmp_path, capfd):
-    ok, buf = cv2.imencode(".png", np.zeros((32, 32, 3), np.uint8))
+    _, buf = cv2.imencode(".png", np.zeros((32, 32, 3), np.uint8))
     data = bytearray(buf.tobytes())
     data[60] ^= 0xFF  # a CRC / zlib error inside the image data
     (tmp_path / "crc.png").write_bytes(bytes(data))

@@ -117,7 +117,8 @@ def to_blocks(image: torch.Tensor, size: int) -> torch.Tensor:
 def niqe_scores(luma: torch.Tensor, mu_pris: torch.Tensor, cov_pris: torch.Tensor,
                 window_1d: torch.Tensor) -> torch.Tensor:
     """NIQE per image of rounded 0–255 luma (B, 1, H, W) float64 -> (B,)."""
-    from pyiqa.matlab_utils import imresize, nancov, nanmean  # pyiqa's package import is heavy: only when used
+    # pyiqa's package import is heavy: only when used
+    from pyiqa.matlab_utils import imresize, nancov, nanmean
 
     h, w = (luma.shape[-2] // BLOCK) * BLOCK, (luma.shape[-1] // BLOCK) * BLOCK
     image = luma[..., :h, :w]
