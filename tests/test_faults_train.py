@@ -166,3 +166,29 @@ def test_train_log_gets_the_console_messages_and_the_fatal_error(tmp_path):
     assert "Training stopped: NonFiniteLossError" in log and "Traceback" in log  # the fatal error
     assert "Not saving a checkpoint" in log
     assert not [p for p in (tmp_path / "run").rglob("*") if p.is_dir() and not any(p.iterdir())]  # no empty folders
+
+
+def test_an_image_that_goes_bad_under_strict_stops_cleanly_with_a_checkpoint(tmp_path):
+    import cv2
+    import numpy as np
+
+    from gpen.data.synthetic import render_face
+    from gpen.utils.image_io import UnreadableImageError
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i in range(6):
+        cv2.imwrite(str(faces / f"{i:05d}.png"), (render_face(i, 32)[0] * 255).astype(np.uint8))
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        cfg = compose("train", overrides=[
+            "data=ffhq", f"data.root={faces}", "data.num_workers=0", "data.persistent_workers=false",
+            "data.pin_memory=false", "data.out_size=32", "data.batch_size=2", "data.train_dataset.strict=true",
+            *TINY[5:], f"paths.run_dir={tmp_path / 'run'}", "trainer.max_steps=6"])
+
+    def corrupt():
+        for path in faces.iterdir():
+            path.write_bytes(b"\x89PNG gone")
+
+    with pytest.raises(UnreadableImageError, match="strict"):
+        fit_with(cfg, At(1, corrupt))
+    assert saved_step(tmp_path / "run") == 2  # the batch in hand trained; the next read failed
