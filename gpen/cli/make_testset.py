@@ -1,4 +1,4 @@
-"""`gpen-make-testset`: a fixed paired test set, the CelebA-Test recipe (paper §4.1, DESIGN §4-5).
+"""`gpen-make-testset`: a fixed paired test set, the CelebA-Test recipe (GFP-GAN §4.1).
 
 From a folder of HQ aligned faces (or N built-in synthetic faces) write
 
@@ -26,10 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from gpen.cli.help import DefaultsHelpFormatter
 from gpen.cli.testset_output import clear_previous_testset, degradation_for, unique_stems
 from gpen.data.degradation import GFPGANDegradation
 from gpen.data.folder import resize_square
 from gpen.data.items import sample_rng
+from gpen.data.scenarios import PRESETS
 from gpen.data.synthetic import render_face
 from gpen.utils.image_io import read_image, scan_images, write_image
 from gpen.utils.validation import ConfigValueError, check_range
@@ -41,17 +43,19 @@ SYNTHETIC_FIRST_ID = 2_000_000
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="gpen-make-testset", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="gpen-make-testset", description=__doc__.split("\n")[0],
+                                     formatter_class=DefaultsHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", type=Path, help="folder of HQ aligned faces (only read)")
     source.add_argument("--synthetic", type=int, metavar="N", help="use N built-in synthetic faces")
     parser.add_argument("--output", type=Path, required=True, help="output folder (gets gt/, lq/, manifest.json)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="image i is degraded with the RNG of (seed, 0, i)")
     parser.add_argument("--degradation", default="auto", metavar="PRESET",
                         help="degradation preset: a name in configs/degradation/ (gfpgan, gfpgan_small, ...) or a "
                              ".yaml path; auto (default) = gfpgan with blur ranges scaled by size/512")
     parser.add_argument("--degradation-scale", type=float, default=1.0,
-                        help="0 = no degradation, 1 = the preset as is, up to 1.5 = harsher")
+                        help="degradation strength: 0 = LQ is GT, 1 = the preset as is, up to 1.5 (docs/degradation.md)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="a scenario preset (same as --degradation NAME)")
     parser.add_argument("--size", type=int, default=512, help="output side in pixels")
     parser.add_argument("--strict", action="store_true", help="stop on unreadable input files instead of skipping")
     parser.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output folder")
@@ -101,11 +105,12 @@ def make_testset(args: argparse.Namespace, sources: list, degradation: GFPGANDeg
         write_image(args.output / "lq" / f"{name}.png", lq)
         entries.append({"name": f"{name}.png", "source": source, "params": params})
     manifest = {
-        "recipe": "GFP-GAN degradation (paper eq. 1), CelebA-Test style fixed pairs",
+        "recipe": "GFP-GAN degradation (docs/degradation.md), CelebA-Test style fixed pairs",
         "seed": args.seed,
         "size": args.size,
         "degradation_preset": preset,
         "degradation_scale": args.degradation_scale,
+        "preset": args.preset,
         "degradation": {k: v for k, v in vars(degradation).items()},
         "count": len(entries),
         "images": entries,
@@ -124,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         check_range("--degradation-scale", args.degradation_scale, 0.0, 1.5)
         if args.synthetic is not None:
             check_range("--synthetic", args.synthetic, 1, None)
-        degradation, preset = degradation_for(args.degradation, args.size, args.degradation_scale)
+        if args.preset and args.degradation != "auto":
+            raise SystemExit(f"error: give --preset or --degradation, not both ({args.preset}, {args.degradation})")
+        degradation, preset = degradation_for(args.preset or args.degradation, args.size, args.degradation_scale)
     except (ConfigValueError, FileNotFoundError) as err:
         raise SystemExit(f"error: {err}") from None
     check_output(args.output, args.input, args.overwrite)

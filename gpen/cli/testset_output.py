@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
-
-from gpen.data.degradation import GFPGANDegradation
 
 #: The folder of the degradation presets (gfpgan.yaml, gfpgan_small.yaml, ...).
 PRESETS = Path(__file__).resolve().parents[2] / "configs" / "degradation"
@@ -32,9 +32,7 @@ def load_preset(name: str) -> dict:
         raise FileNotFoundError(f"--degradation {name}: no preset {path}; choose one of {', '.join(preset_names())} "
                                 "or give a .yaml path")
     with initialize_config_dir(config_dir=str(path.parent.resolve()), version_base="1.3"):
-        cfg = OmegaConf.to_container(compose(path.stem), resolve=True)  # resolves `defaults: [gfpgan]`
-    cfg.pop("_target_", None)
-    return cfg
+        return OmegaConf.to_container(compose(path.stem), resolve=True)  # resolves `defaults: [gfpgan]`
 
 
 def scale_to_size(settings: dict, size: int) -> dict:
@@ -48,8 +46,9 @@ def scale_to_size(settings: dict, size: int) -> dict:
     return scaled
 
 
-def degradation_for(preset: str, size: int, degradation_scale: float) -> tuple[GFPGANDegradation, str]:
-    """(degradation, its description for the manifest). `auto` = gfpgan, scaled to `size` unless 512."""
+def degradation_for(preset: str, size: int, degradation_scale: float) -> tuple[Any, str]:
+    """(degradation, its description for the manifest). `auto` = gfpgan, scaled to `size` unless 512.
+    Scenario presets (film_scan, ...) scale their pixel ranges with the image themselves."""
     if preset == AUTO:
         settings, label = load_preset("gfpgan"), "gfpgan"
         if size != OFFICIAL_SIZE:
@@ -57,7 +56,7 @@ def degradation_for(preset: str, size: int, degradation_scale: float) -> tuple[G
     else:
         settings, label = load_preset(preset), preset
     settings["degradation_scale"] = degradation_scale
-    return GFPGANDegradation(**settings), label
+    return instantiate(settings), label
 
 
 def unique_stems(paths: Sequence[Path], folder: Path) -> list[Path]:
