@@ -27,7 +27,14 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from gpen.data.testsets import ImagePairs, collate_same_size, open_testset, resize_square
+from gpen.data.testsets import (
+    ImagePairs,
+    check_not_ground_truth,
+    collate_same_size,
+    open_testset,
+    resize_square,
+    same_pairs,
+)
 from gpen.metrics.api import evaluate_rows
 from gpen.metrics.presets import add_combined_score, file_sha256
 from gpen.metrics.report import ResultsTable
@@ -162,6 +169,7 @@ def run(cfg: DictConfig, run_dir: Path) -> ResultsTable:
         restored, metadata["restoration"] = restore_testset(cfg, testset.inputs, device, settings)
     elif settings.uniform_weights and not settings.keep_grain:
         restored = Path(cfg.restored)
+        check_not_ground_truth(restored, testset)
     else:  # texture control on top of another method's outputs
         pairs = ImagePairs(cfg.restored, testset.inputs)
         restored = control_folder(pairs, _output_folder(cfg), settings, device, cfg.batch_size, cfg.progress)
@@ -171,6 +179,7 @@ def run(cfg: DictConfig, run_dir: Path) -> ResultsTable:
     rows = {method: ImagePairs(restored, testset.references, size=cfg.protocol.resize)}
     if testset.paired:
         rows["Input"] = ImagePairs(testset.inputs, testset.references, size=cfg.protocol.resize)
+        metadata["left_out_for_common_pairs"] = same_pairs(rows)
     metadata["images"] = {row: len(data) for row, data in rows.items()}
     metadata["skipped"] = {row: data.skipped.as_dict() for row, data in rows.items()}
     metadata["metrics_preset"] = cfg.metrics.get("preset")
@@ -183,9 +192,14 @@ def run(cfg: DictConfig, run_dir: Path) -> ResultsTable:
     input_rows = {method: input_pairs(restored, testset.inputs, cfg.protocol.resize)}
     table = ResultsTable([m.name for m in metrics], {row: {} for row in rows}, metadata)
     table.write(run_dir)  # the run's facts are on disk before the first metric starts
-    table = evaluate_rows(rows, metrics, device, cfg.batch_size, cfg.num_workers, cfg.progress, table,
-                          on_update=lambda t: t.write(run_dir),
-                          input_rows={row: data for row, data in input_rows.items() if data is not None})
+    try:
+        table = evaluate_rows(rows, metrics, device, cfg.batch_size, cfg.num_workers, cfg.progress, table,
+                              on_update=lambda t: t.write(run_dir),
+                              input_rows={row: data for row, data in input_rows.items() if data is not None})
+    except KeyboardInterrupt:
+        log.warning("%s: every finished value is in %s", table.metadata.get("interrupted", "interrupted"),
+                    run_dir / "results.md")
+        raise
     add_combined_score(table, cfg.metrics.get("score"))
     paths = table.write(run_dir)
     log.info("results:\n%s\nwritten to %s", table.to_markdown().split("\n## ")[0], paths["md"])
