@@ -6,7 +6,13 @@ See docs/photo_restoration.md. `PhotoRestorer` in `gpen.photo.pipeline` is the e
 from gpen.photo.align import face_template, similarity_transform
 from gpen.photo.detect import FaceDetection, MTCNNDetector, RetinaFaceDetector, build_detector
 from gpen.photo.parsing import FaceParser
-from gpen.photo.pipeline import PhotoRestorer, PhotoResult, RestoredFace, generator_restore_faces, to_uint8_rgb
+from gpen.photo.pipeline import (
+    PhotoRestorer,
+    PhotoResult,
+    RestoredFace,
+    generator_restore_faces,
+    to_uint8_rgb,
+)
 
 __all__ = [
     "FaceDetection",

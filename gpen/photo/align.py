@@ -32,10 +32,9 @@ def templates_512() -> list[tuple[type[nn.Module], np.ndarray]]:
 
 def face_template(generator: nn.Module) -> np.ndarray:
     """The 5-point template (5, 2) in pixels of `generator.out_size`, chosen by the generator's type."""
-    size = int(generator.out_size)
     for kind, template in templates_512():
         if isinstance(generator, kind):
-            return np.asarray(template, dtype=np.float64) * (size / REFERENCE_SIZE)
+            return np.asarray(template, dtype=np.float64) * (int(generator.out_size) / REFERENCE_SIZE)
     known = ", ".join(kind.__name__ for kind, _ in templates_512())
     raise TypeError(f"no face template is known for {type(generator).__name__} (known: {known}); "
                     "pass template= explicitly")

@@ -24,8 +24,8 @@ from torch import nn
 
 from gpen.photo.align import face_template, similarity_transform, warp_face
 from gpen.photo.detect import FaceDetection, FaceDetector, center_face
-from gpen.photo.paste import border_mask, ellipse_mask, feather_mask, output_affine, paste_face
 from gpen.photo.parsing import FaceParser
+from gpen.photo.paste import border_mask, ellipse_mask, feather_mask, output_affine, paste_face
 
 RestoreFaces = Callable[[torch.Tensor], torch.Tensor]
 

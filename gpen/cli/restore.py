@@ -1,0 +1,217 @@
+"""`gpen-restore`: restore the faces in photos (detect, align, restore, paste back).
+
+    gpen-restore -i photos/ -o results/ -m GFPGANv1.4.pth -s 2
+
+INPUT is an image or a folder of images (only read; sub-folders are not entered). OUTPUT gets, as
+GFPGAN's command writes them:
+
+    restored_imgs/<name>.<ext>       the whole photo, faces restored, upscaled by -s
+    cropped_faces/<name>_<k>.png     the aligned input faces
+    restored_faces/<name>_<k>.png    the restored faces
+    cmp/<name>_<k>.png               aligned input | restored, side by side
+    faces.json                       per photo: boxes, landmarks, scores; skipped files; photos with no face
+
+See docs/photo_restoration.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from gpen.photo.pipeline import (
+    PhotoRestorer,
+    PhotoResult,
+    RestoreFaces,
+    generator_restore_faces,
+    to_uint8_rgb,
+)
+from gpen.utils.image_io import IMAGE_SUFFIXES, UnreadableImageError, list_images, read_image, write_image
+
+log = logging.getLogger("gpen-restore")
+SUBFOLDERS = ("restored_imgs", "cropped_faces", "restored_faces", "cmp")
+FACES_FILE = "faces.json"
+FORMAT = "gpen-faces/v1"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="gpen-restore", description=__doc__.split("\n")[0])
+    p.add_argument("-i", "--input", type=Path, required=True, help="image file or folder of images (only read)")
+    p.add_argument("-o", "--output", type=Path, default=Path("results"), help="output folder (default: results)")
+    p.add_argument("-m", "--model", required=True,
+                   help="generator file: our checkpoint/export or a released GFPGAN file (a bare name is looked "
+                        "up in experiments/pretrained_models/)")
+    p.add_argument("-s", "--upscale", type=float, default=2, help="output size = input size x this (default: 2)")
+    p.add_argument("--aligned", action="store_true", help="inputs are already aligned faces")
+    p.add_argument("--only-center-face", "--only_center_face", action="store_true", dest="only_center_face",
+                   help="restore only the face nearest the centre of each photo")
+    p.add_argument("--ext", default="auto", help="restored photo format: auto (as the input), png, jpg, ...")
+    p.add_argument("--suffix", default=None, help="suffix of restored photos and faces, e.g. 'restored'")
+    p.add_argument("--device", default="auto", help="torch device: auto (cuda if present), cpu, cuda:0, ...")
+    p.add_argument("--batch-size", type=int, default=4, help="faces per generator call (default: 4)")
+    knobs = p.add_argument_group("restore knobs (docs/knobs.md)")
+    knobs.add_argument("--sft-strength", type=float, default=None,
+                       help="fidelity knob alpha of GFP-GAN models (default: the model's, 1.0)")
+    det = p.add_argument_group("detection and paste-back")
+    det.add_argument("--detector", choices=("mtcnn", "retinaface"), default="mtcnn",
+                     help="mtcnn (default, weights ship with facenet-pytorch) or retinaface (needs its weights)")
+    det.add_argument("--detector-weights", type=Path, default=None,
+                     help="RetinaFace-ResNet50 file (detection_Resnet50_Final.pth), for --detector retinaface")
+    det.add_argument("--detector-threshold", type=float, default=None, help="minimum face score (mtcnn 0.95)")
+    det.add_argument("--min-face-size", type=int, default=20, help="smallest face MTCNN looks for, in px")
+    det.add_argument("--detect-max-side", type=int, default=1600,
+                     help="larger photos are detected on a copy downscaled to this longest side")
+    det.add_argument("--parsing-weights", type=Path, default=None,
+                     help="face-parsing file for the paste mask (default: a feathered mask from the landmarks)")
+    det.add_argument("--parsing-net", choices=("parsenet", "bisenet"), default="parsenet",
+                     help="which network --parsing-weights holds")
+    p.add_argument("--overwrite", action="store_true", help="write into an existing, non-empty output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+# -------------------------------------------------------------------------------- inputs and outputs
+def collect_inputs(source: Path) -> list[Path]:
+    """The image files to restore: `source` itself, or the images directly inside the folder."""
+    if source.is_file():
+        return [source]
+    if source.is_dir():
+        return list_images(source)
+    raise SystemExit(f"error: --input {source} does not exist")
+
+
+def check_output(output: Path, source: Path, inputs: list[Path], overwrite: bool) -> None:
+    """Refuse an output that would write over inputs, or over earlier results without --overwrite."""
+    output = output.resolve()
+    if source.is_dir() and output == source.resolve():
+        raise SystemExit(f"error: --output {output} is the input folder; choose another (e.g. {output}/results)")
+    reserved = [output / name for name in SUBFOLDERS]
+    for path in inputs:
+        if any(path.resolve().is_relative_to(folder) for folder in reserved):
+            raise SystemExit(f"error: input {path} lies in an output folder of {output}; choose another --output")
+    if output.exists() and not output.is_dir():
+        raise SystemExit(f"error: --output {output} exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not overwrite:
+        raise SystemExit(f"error: --output {output} is not empty; pass --overwrite to write into it")
+
+
+def output_suffix(path: Path, ext: str) -> str:
+    if ext != "auto":
+        return "." + ext.lower().lstrip(".")
+    return path.suffix.lower() if path.suffix.lower() in IMAGE_SUFFIXES else ".png"
+
+
+def write_result(output: Path, path: Path, result: PhotoResult, ext: str, suffix: str | None) -> str | None:
+    """Write the restored photo and every face's crops; returns the photo's path relative to `output`."""
+    tail = f"_{suffix}" if suffix else ""
+    for k, face in enumerate(result.faces):
+        write_image(output / "cropped_faces" / f"{path.stem}_{k:02d}.png", face.cropped)
+        write_image(output / "restored_faces" / f"{path.stem}_{k:02d}{tail}.png", face.restored)
+        write_image(output / "cmp" / f"{path.stem}_{k:02d}.png", np.hstack([face.cropped, face.restored]))
+    if result.image is None:
+        return None
+    name = Path("restored_imgs") / f"{path.stem}{tail}{output_suffix(path, ext)}"
+    write_image(output / name, result.image)
+    return str(name)
+
+
+# -------------------------------------------------------------------------------- model and restorer
+def build_restore_faces(args: argparse.Namespace, generator: torch.nn.Module) -> RestoreFaces:
+    """The per-face restoration. The shared restore block (presets, --preset / --set key=value: latent
+    refinement, region weights, grain) replaces this default; `--sft-strength` is already applied
+    through the generator's constructor."""
+    return generator_restore_faces(generator)
+
+
+def load_model(args: argparse.Namespace, device: torch.device) -> torch.nn.Module:
+    from gpen.models.loading import CheckpointMismatchError, UnreadableCheckpointError, load_generator
+
+    overrides = {} if args.sft_strength is None else {"sft_strength": args.sft_strength}
+    try:
+        generator = load_generator(args.model, config_key="-m/--model", **overrides)
+    except (CheckpointMismatchError, UnreadableCheckpointError, FileNotFoundError, TypeError, ValueError) as err:
+        raise SystemExit(f"error: -m {args.model} is not a usable generator:\n{err}") from None
+    return generator.to(device)
+
+
+def build_restorer(args: argparse.Namespace, device: torch.device) -> PhotoRestorer:
+    from gpen.photo.detect import build_detector
+    from gpen.photo.parsing import FaceParser
+
+    generator = load_model(args, device)
+    detector = parser = None
+    try:
+        if not args.aligned:
+            options: dict[str, Any] = {"max_side": args.detect_max_side}
+            if args.detector_threshold is not None:
+                options["threshold"] = args.detector_threshold
+            if args.detector == "mtcnn":
+                options["min_face_size"] = args.min_face_size
+            detector = build_detector(args.detector, args.detector_weights, device, **options)
+        if args.parsing_weights is not None:
+            parser = FaceParser(args.parsing_weights, args.parsing_net, device)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    return PhotoRestorer.from_generator(
+        generator, build_restore_faces(args, generator), detector=detector, upscale=args.upscale,
+        only_center_face=args.only_center_face, batch_size=args.batch_size, parser=parser)
+
+
+# -------------------------------------------------------------------------------- main
+def restore_all(restorer: PhotoRestorer, inputs: list[Path], args: argparse.Namespace) -> dict[str, Any]:
+    """Restore every input, write its outputs; returns the faces.json payload."""
+    images: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for path in tqdm(inputs, desc="restore", unit="photo", disable=args.quiet):
+        try:
+            photo = to_uint8_rgb(read_image(path))
+        except UnreadableImageError as err:
+            skipped[path.name] = str(err)
+            continue
+        result = restorer.restore_aligned(photo) if args.aligned else restorer.restore(photo)
+        written = write_result(args.output, path, result, args.ext, args.suffix)
+        images[path.name] = {
+            "size": [photo.shape[1], photo.shape[0]],
+            "status": "restored" if result.faces else "no face",
+            "output": written,
+            "faces": [{"index": k, **face.record()} for k, face in enumerate(result.faces)],
+        }
+    return {"format": FORMAT, "model": str(args.model), "upscale": args.upscale, "aligned": args.aligned,
+            "images": images, "skipped": skipped,
+            "no_face": [name for name, entry in images.items() if entry["status"] == "no face"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = parse_args(argv)
+    if args.upscale <= 0 or args.batch_size < 1:
+        raise SystemExit("error: -s/--upscale must be > 0 and --batch-size >= 1")
+    inputs = collect_inputs(args.input)  # listed before anything is written, so outputs are never re-read
+    check_output(args.output, args.input, inputs, args.overwrite)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    restorer = build_restorer(args, torch.device(args.device))
+    args.output.mkdir(parents=True, exist_ok=True)
+    report = restore_all(restorer, inputs, args)
+    (args.output / FACES_FILE).write_text(json.dumps(report, indent=1))
+    faces = sum(len(entry["faces"]) for entry in report["images"].values())
+    log.info("restored %d face(s) in %d image(s) -> %s", faces, len(report["images"]), args.output)
+    if report["no_face"]:
+        log.warning("no face found in %d image(s) (written unchanged%s): %s", len(report["no_face"]),
+                    ", upscaled" if args.upscale != 1 else "", ", ".join(report["no_face"]))
+    if report["skipped"]:
+        log.warning("skipped %d unreadable file(s):\n  %s", len(report["skipped"]),
+                    "\n  ".join(report["skipped"].values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""gpen-restore and gpen.photo: detect, align, restore, paste back on real public-domain photos.
+
+Tiny random generators of both GFP-GAN architectures stand in for trained ones (the pipeline, not
+the weights, is under test); MTCNN runs for real. Detector runs are kept few: one command run per
+architecture, shared by the tests through module-scoped fixtures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from matplotlib import cbook
+
+from gpen.cli.restore import main as restore_main
+from gpen.data.components import TEMPLATE_5POINT_512
+from gpen.models import GFPGANv1, GFPGANv1Clean
+from gpen.photo import FaceParser, MTCNNDetector, PhotoRestorer, face_template, similarity_transform
+from gpen.photo.detect import RetinaFaceDetector, build_detector
+from gpen.photo.paste import ellipse_mask
+from gpen.utils.image_io import read_image, write_image
+
+TINY = {"out_size": 64, "num_style_feat": 16, "narrow": 0.0625, "channel_multiplier": 1, "num_mlp": 2}
+ARCHS = {"clean": GFPGANv1Clean, "v1": GFPGANv1}
+
+
+def export_generator(path: Path, arch: str, seed: int = 0) -> Path:
+    """A tiny random generator saved as train.py exports it (params_ema + constructor spec)."""
+    torch.manual_seed(seed)
+    model = ARCHS[arch](**TINY)
+    torch.save({"params_ema": model.state_dict(), "gpen_generator": {"arch": arch, "kwargs": TINY}}, path)
+    return path
+
+
+def astronaut() -> np.ndarray:
+    return skimage.data.astronaut()  # (512, 512, 3) uint8, one face
+
+
+def grace_hopper() -> np.ndarray:
+    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    return (read_image(path) * 255).round().astype(np.uint8)  # (600, 512, 3), one face
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Input folder: the two photos, a two-face collage, 16-bit grey and RGBA copies, a photo with no
+    face and a corrupt file."""
+    folder = tmp_path_factory.mktemp("photos")
+    write_image(folder / "astronaut.png", astronaut())
+    (folder / "grace_hopper.jpg").write_bytes(Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes())
+    hopper = cv2.resize(grace_hopper(), (384, 450), interpolation=cv2.INTER_AREA)
+    collage = np.full((512, 960, 3), 128, np.uint8)
+    collage[:, :512], collage[31:481, 560:944] = astronaut(), hopper
+    write_image(folder / "collage.png", collage)
+    grey16 = (cv2.cvtColor(astronaut(), cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257)
+    cv2.imwrite(str(folder / "grey16.png"), grey16)
+    rgba = np.dstack([grace_hopper(), np.full((600, 512), 255, np.uint8)])
+    cv2.imwrite(str(folder / "rgba.png"), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    noface = np.tile(np.linspace(30, 220, 320, dtype=np.uint8)[None, :, None], (240, 1, 3))
+    write_image(folder / "noface.png", noface)
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clean_run(photos, tmp_path_factory):
+    """gpen-restore with a GFPGANv1Clean export at -s 1, writing into a folder inside the input folder."""
+    model = export_generator(tmp_path_factory.mktemp("model") / "generator_ema.pth", "clean")
+    before = {p.name: sha(p) for p in photos.iterdir()}
+    output = photos / "results"
+    assert restore_main(["-i", str(photos), "-o", str(output), "-m", str(model), "-s", "1", "--ext", "png", "--quiet"]) == 0
+    return output, before, json.loads((output / "faces.json").read_text())
+
+
+def test_each_photo_has_its_faces_in_faces_json(clean_run):
+    _, _, report = clean_run
+    counts = {name: len(entry["faces"]) for name, entry in report["images"].items()}
+    assert counts == {"astronaut.png": 1, "grace_hopper.jpg": 1, "collage.png": 2, "grey16.png": 1,
+                      "rgba.png": 1, "noface.png": 0}
+    face = report["images"]["astronaut.png"]["faces"][0]
+    assert np.array(face["landmarks"]).shape == (5, 2) and face["score"] > 0.95
+    x1, y1, x2, y2 = face["box"]
+    assert 150 < x1 < x2 < 300 and 40 < y1 < y2 < 200  # the astronaut's face, upper middle
+
+
+def test_bad_and_faceless_inputs_are_listed_and_inputs_untouched(clean_run, photos):
+    output, before, report = clean_run
+    assert list(report["skipped"]) == ["corrupt.jpg"] and "corrupt" in report["skipped"]["corrupt.jpg"]
+    assert report["no_face"] == ["noface.png"]
+    assert read_image(output / "restored_imgs" / "noface.png").shape == (240, 320, 3)  # still written
+    assert {p.name: sha(p) for p in photos.iterdir() if p.is_file()} == before
+
+
+def test_outputs_keep_size_and_leave_far_pixels_unchanged(clean_run, photos):
+    output, _, report = clean_run
+    for name in ("astronaut.png", "grace_hopper.jpg", "collage.png"):
+        restored = cv2.imread(str(output / "restored_imgs" / Path(name).with_suffix(".png")))[:, :, ::-1]
+        original = cv2.imread(str(photos / name))[:, :, ::-1]
+        assert restored.shape == original.shape
+        changed = np.abs(restored.astype(int) - original.astype(int)).max(axis=2) > 0
+        far = np.ones(changed.shape, bool)
+        for face in report["images"][name]["faces"]:  # keep out a generous square around each face
+            x1, y1, x2, y2 = face["box"]
+            r = 1.5 * max(x2 - x1, y2 - y1)
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            far[max(0, int(cy - r)):int(cy + r), max(0, int(cx - r)):int(cx + r)] = False
+        assert not changed[far].any(), name
+        assert changed[~far].any(), name  # the face itself was replaced
+    for sub in ("cropped_faces", "restored_faces"):
+        assert read_image(output / sub / "collage_01.png").shape == (64, 64, 3)
+    assert read_image(output / "cmp" / "collage_01.png").shape == (64, 128, 3)
+
+
+def test_output_inside_input_is_not_reread_and_reruns_need_overwrite(clean_run, photos):
+    output, _, _ = clean_run
+    with pytest.raises(SystemExit, match="not empty; pass --overwrite"):
+        restore_main(["-i", str(photos), "-o", str(output), "-m", "unused.pth"])
+    with pytest.raises(SystemExit, match="is the input folder"):
+        restore_main(["-i", str(photos), "-o", str(photos), "-m", "unused.pth"])
+    with pytest.raises(SystemExit, match="lies in an output folder"):
+        restore_main(["-i", str(output / "restored_imgs"), "-o", str(output), "-m", "x.pth", "--overwrite"])
+
+
+def test_upscale_and_original_architecture(tmp_path):
+    model = export_generator(tmp_path / "v1.pth", "v1")
+    write_image(tmp_path / "astronaut.png", astronaut())
+    output = tmp_path / "out"
+    assert restore_main(["-i", str(tmp_path / "astronaut.png"), "-o", str(output), "-m", str(model),
+                         "-s", "2", "--only-center-face", "--ext", "jpg", "--quiet"]) == 0
+    restored = read_image(output / "restored_imgs" / "astronaut.jpg")
+    assert restored.shape == (1024, 1024, 3)
+    report = json.loads((output / "faces.json").read_text())
+    assert len(report["images"]["astronaut.png"]["faces"]) == 1
+
+
+def test_aligned_input_restores_the_crop(clean_run, tmp_path):
+    output, _, _ = clean_run
+    crop_dir = tmp_path / "crops"
+    crop_dir.mkdir()
+    (crop_dir / "face.png").write_bytes((output / "cropped_faces" / "astronaut_00.png").read_bytes())
+    model = export_generator(tmp_path / "g.pth", "clean")
+    assert restore_main(["-i", str(crop_dir), "-o", str(tmp_path / "out"), "-m", str(model), "--aligned",
+                         "--quiet"]) == 0
+    report = json.loads((tmp_path / "out" / "faces.json").read_text())
+    assert report["images"]["face.png"]["faces"][0]["aligned_input"] is True
+    assert read_image(tmp_path / "out" / "restored_faces" / "face_00.png").shape == (64, 64, 3)
+    assert not (tmp_path / "out" / "restored_imgs").exists()
+
+
+def test_a_file_that_is_not_a_generator_is_one_clear_error(tmp_path):
+    write_image(tmp_path / "a.png", astronaut()[:64, :64])
+    torch.save({"params_ema": {"conv.weight": torch.zeros(3, 3)}}, tmp_path / "other.pth")
+    (tmp_path / "image.pth").write_bytes((tmp_path / "a.png").read_bytes())
+    for model in ("other.pth", "image.pth", "missing.pth"):
+        with pytest.raises(SystemExit, match=f"-m {tmp_path / model} is not a usable generator"):
+            restore_main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / model / "out"),
+                          "-m", str(tmp_path / model)])
+
+
+# ------------------------------------------------------------------------------------ API level
+def identity_restorer(detector=None, **kwargs) -> PhotoRestorer:
+    return PhotoRestorer(lambda faces: faces, 128, TEMPLATE_5POINT_512 / 4, detector=detector, **kwargs)
+
+
+def test_identity_restoration_gives_the_photo_back_without_shift_or_seam():
+    """Align -> paste back with an identity 'restoration' returns the photo up to resampling blur (two
+    bilinear resamplings ~ a Gaussian of sigma 0.7), not shifted by even half a pixel, with no seam."""
+    photo = astronaut()
+    result = PhotoRestorer(lambda faces: faces, 512, TEMPLATE_5POINT_512, detector=MTCNNDetector()).restore(photo)
+    assert len(result.faces) == 1
+    face = (slice(90, 150), slice(195, 255))  # eyes to mouth
+
+    def error(dx: float, dy: float) -> float:
+        shifted = cv2.warpAffine(cv2.GaussianBlur(photo.astype(np.float32), (0, 0), 0.7),
+                                 np.float32([[1, 0, dx], [0, 1, dy]]), (512, 512))
+        return float(np.abs(result.image[face] - shifted[face]).mean())
+
+    assert error(0, 0) < 1.5
+    assert all(error(dx, dy) > 2 * error(0, 0) for dx, dy in [(0.5, 0), (-0.5, 0), (0, 0.5), (0, -0.5)])
+    assert np.abs(result.image.astype(float) - photo).mean() < 0.2  # the rest is untouched
+
+
+def test_huge_photo_detects_on_a_downscaled_copy():
+    photo = np.full((4000, 6000, 3), 90, np.uint8)
+    photo[1000:2536, 2000:3536] = cv2.resize(astronaut(), (1536, 1536), interpolation=cv2.INTER_CUBIC)
+    detector = MTCNNDetector(max_side=800)
+    seen, network_detect = [], detector.mtcnn.detect  # record what the network is given
+    detector.mtcnn.detect = lambda image, landmarks: (seen.append(image.shape), network_detect(image, landmarks))[1]
+    result = identity_restorer(detector, upscale=1).restore(photo)
+    assert seen[-1][:2] == (533, 800)  # the network saw the downscaled copy
+    assert result.image.shape == photo.shape and len(result.faces) == 1
+    x1, y1, x2, y2 = result.faces[0].detection.box  # boxes come back in full-size pixels
+    assert 2000 + 3 * 150 < x1 < x2 < 2000 + 3 * 300 and 1000 + 3 * 40 < y1 < y2 < 1000 + 3 * 200
+    assert (result.image[:900] == 90).all()  # far from the face: untouched
+
+
+def test_face_template_follows_the_generator():
+    torch.manual_seed(0)
+    for cls in ARCHS.values():
+        template = face_template(cls(**TINY))
+        np.testing.assert_allclose(template, TEMPLATE_5POINT_512 / 8)
+    with pytest.raises(TypeError, match="no face template is known for Linear"):
+        face_template(torch.nn.Linear(2, 2))
+
+
+def test_similarity_transform_recovers_a_rotation_and_scale():
+    angle, scale, shift = 0.3, 1.7, np.array([40.0, -12.0])
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    landmarks = TEMPLATE_5POINT_512 @ rotation.T + shift
+    affine = similarity_transform(landmarks, TEMPLATE_5POINT_512)
+    np.testing.assert_allclose(landmarks @ affine[:, :2].T + affine[:, 2], TEMPLATE_5POINT_512, atol=1e-6)
+
+
+def test_ellipse_mask_is_soft_and_covers_the_face():
+    mask = ellipse_mask(128, TEMPLATE_5POINT_512 / 4)
+    assert mask[75, 64] == 1.0 and mask[2, 2] == 0.0 and mask[64, 2] == 0.0  # nose area in, corners out
+    assert 0.0 < mask[:, 64].min() < 1.0 or np.any((mask > 0.05) & (mask < 0.95))  # feathered, not hard
+
+
+def test_parsing_mask_and_detector_weights_load_from_files(tmp_path):
+    from facexlib.parsing.bisenet import BiSeNet
+
+    torch.manual_seed(0)
+    torch.save(BiSeNet(num_class=19).state_dict(), tmp_path / "bisenet.pth")
+    parser = FaceParser(tmp_path / "bisenet.pth", "bisenet")
+    restorer = identity_restorer(MTCNNDetector(), parser=parser)
+    result = restorer.restore(astronaut())
+    assert result.image.shape == (512, 512, 3) and len(result.faces) == 1
+    with pytest.raises(FileNotFoundError, match="face-parsing weights not found"):
+        FaceParser(tmp_path / "nope.pth")
+    with pytest.raises(FileNotFoundError, match="RetinaFace weights not found.*--detector mtcnn"):
+        RetinaFaceDetector(tmp_path / "nope.pth")
+    with pytest.raises(ValueError, match="needs its weights file"):
+        build_detector("retinaface")
