@@ -39,11 +39,11 @@ from matplotlib import cbook
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from gpen.models import GFPGANv1Clean, load_generator  # noqa: E402
-from gpen.photo import FaceParser, MTCNNDetector, PhotoRestorer  # noqa: E402
-from gpen.photo.parsing import build_parsing_network  # noqa: E402
-from gpen.utils.image_io import read_image  # noqa: E402
-from gpen.utils.machine import describe_machine  # noqa: E402
+from gpen.models import GFPGANv1Clean, load_generator
+from gpen.photo import FaceParser, MTCNNDetector, PhotoRestorer
+from gpen.photo.parsing import build_parsing_network
+from gpen.utils.image_io import read_image
+from gpen.utils.machine import describe_machine
 
 RELEASED_CLEAN = {"out_size": 512, "num_style_feat": 512, "channel_multiplier": 2, "num_mlp": 8,
                   "input_is_latent": True, "different_w": True, "narrow": 1, "sft_half": True, "fix_decoder": False}
@@ -109,10 +109,11 @@ def main() -> None:
     generator = load_generator(model)
     pipelines = {
         "ours (parsing)": PhotoRestorer.from_generator(
-            generator, detector=detector, upscale=args.upscale, parser=FaceParser(parse_file)).restore,
-        "ours (ellipse mask)": PhotoRestorer.from_generator(generator, detector=detector, upscale=args.upscale).restore,
-        "official GFPGANer": official_restorer(model, parse_net, detector, args.upscale),
+            generator, detector=detector, upscale=args.upscale, parser=FaceParser(parse_file)),
+        "ours (ellipse mask)": PhotoRestorer.from_generator(generator, detector=detector, upscale=args.upscale),
     }
+    pipelines = {name: (lambda rgb, r=restorer: r.restore(rgb).image) for name, restorer in pipelines.items()}
+    pipelines["official GFPGANer"] = official_restorer(model, parse_net, detector, args.upscale)
     images = photos()
     faces = {name: len(detector.detect(img)) for name, img in images.items()}
     outputs = {}

@@ -242,3 +242,24 @@ def test_parsing_mask_and_detector_weights_load_from_files(tmp_path):
         RetinaFaceDetector(tmp_path / "nope.pth")
     with pytest.raises(ValueError, match="needs its weights file"):
         build_detector("retinaface")
+
+
+def test_restore_faces_is_one_injectable_callable_called_per_batch():
+    photo = np.full((512, 960, 3), 128, np.uint8)
+    photo[:, :512] = astronaut()
+    photo[31:481, 560:944] = cv2.resize(grace_hopper(), (384, 450), interpolation=cv2.INTER_AREA)
+    calls = []
+
+    def darken(faces: torch.Tensor) -> torch.Tensor:
+        calls.append((tuple(faces.shape), faces.dtype, float(faces.min()), float(faces.max())))
+        return faces * 0 - 1  # black faces
+
+    result = PhotoRestorer(darken, 64, TEMPLATE_5POINT_512 / 8, detector=MTCNNDetector(), batch_size=1).restore(photo)
+    assert [c[0] for c in calls] == [(1, 3, 64, 64)] * 2 and all(c[1] == torch.float32 for c in calls)
+    assert all(-1.0 <= c[2] and c[3] <= 1.0 for c in calls)
+    assert all((face.restored == 0).all() for face in result.faces)
+    for face in result.faces:  # each face is darkened where its landmarks are
+        x, y = face.detection.landmarks[2].round().astype(int)  # nose tip
+        assert result.image[y, x].max() < 10
+    with pytest.raises(ValueError, match="restore_faces returned shape"):
+        PhotoRestorer(lambda f: f[:, :, :32], 64, TEMPLATE_5POINT_512 / 8).restore_aligned(astronaut())
