@@ -20,7 +20,7 @@ from matplotlib import cbook
 
 from gpen.cli.restore import main as restore_main
 from gpen.data.components import TEMPLATE_5POINT_512
-from gpen.models import GFPGANv1, GFPGANv1Clean
+from gpen.models import CheckpointMismatchError, GFPGANv1, GFPGANv1Clean
 from gpen.photo import FaceParser, MTCNNDetector, PhotoRestorer, face_template, similarity_transform
 from gpen.photo.detect import RetinaFaceDetector, build_detector
 from gpen.photo.paste import ellipse_mask
@@ -242,6 +242,20 @@ def test_parsing_mask_and_detector_weights_load_from_files(tmp_path):
         RetinaFaceDetector(tmp_path / "nope.pth")
     with pytest.raises(ValueError, match="needs its weights file"):
         build_detector("retinaface")
+
+
+def test_retinaface_loads_its_weights_from_a_file_and_returns_faces(tmp_path):
+    from facexlib.detection.retinaface import RetinaFace
+
+    torch.manual_seed(0)
+    torch.save(RetinaFace(network_name="mobile0.25", half=False, device="cpu").state_dict(), tmp_path / "rf.pth")
+    detector = build_detector("retinaface-mobile", tmp_path / "rf.pth", threshold=0.0, max_side=64)
+    faces = detector.detect(astronaut())  # random weights: any boxes, in photo pixels, best first
+    assert faces and all(f.landmarks.shape == (5, 2) and f.box.shape == (4,) for f in faces)
+    assert [f.score for f in faces] == sorted((f.score for f in faces), reverse=True)
+    torch.save({"params": {"conv.weight": torch.zeros(1)}}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointMismatchError, match="does not fit RetinaFace"):
+        build_detector("retinaface-mobile", tmp_path / "other.pth")
 
 
 def test_restore_faces_is_one_injectable_callable_called_per_batch():

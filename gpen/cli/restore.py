@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from gpen.photo.detect import DETECTORS
 from gpen.photo.pipeline import (
     PhotoRestorer,
     PhotoResult,
@@ -61,10 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     knobs.add_argument("--sft-strength", type=float, default=None,
                        help="fidelity knob alpha of GFP-GAN models (default: the model's, 1.0)")
     det = p.add_argument_group("detection and paste-back")
-    det.add_argument("--detector", choices=("mtcnn", "retinaface"), default="mtcnn",
-                     help="mtcnn (default, weights ship with facenet-pytorch) or retinaface (needs its weights)")
+    det.add_argument("--detector", choices=DETECTORS, default="mtcnn",
+                     help="mtcnn (default, weights ship with facenet-pytorch) or retinaface[-mobile] (need weights)")
     det.add_argument("--detector-weights", type=Path, default=None,
-                     help="RetinaFace-ResNet50 file (detection_Resnet50_Final.pth), for --detector retinaface")
+                     help="RetinaFace file: detection_Resnet50_Final.pth (retinaface) or "
+                          "detection_mobilenet0.25_Final.pth (retinaface-mobile)")
     det.add_argument("--detector-threshold", type=float, default=None, help="minimum face score (mtcnn 0.95)")
     det.add_argument("--min-face-size", type=int, default=20, help="smallest face MTCNN looks for, in px")
     det.add_argument("--detect-max-side", type=int, default=1600,

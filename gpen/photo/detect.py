@@ -18,8 +18,11 @@ import cv2
 import numpy as np
 import torch
 
-RETINAFACE_FILE = "detection_Resnet50_Final.pth"
-RETINAFACE_URL = "https://github.com/xinntao/facexlib/releases/download/v0.1.0/detection_Resnet50_Final.pth"
+from gpen.models.loading import load_strict, read_checkpoint, unwrap_state_dict
+
+#: facexlib's RetinaFace backbones and their released weight files
+RETINAFACE_FILES = {"resnet50": "detection_Resnet50_Final.pth", "mobile0.25": "detection_mobilenet0.25_Final.pth"}
+RETINAFACE_URL = "https://github.com/xinntao/facexlib/releases/download/v0.1.0/"
 
 
 @dataclass
@@ -36,6 +39,9 @@ class FaceDetection:
 
     def scaled(self, factor: float) -> FaceDetection:
         return FaceDetection(self.box * factor, self.landmarks * factor, self.score)
+
+
+DETECTORS = ("mtcnn", "retinaface", "retinaface-mobile")
 
 
 class FaceDetector(Protocol):
@@ -74,24 +80,24 @@ class MTCNNDetector:
 
 
 class RetinaFaceDetector:
-    """RetinaFace-ResNet50 from facexlib's network code, loaded from `weights` (never downloaded)."""
+    """RetinaFace (ResNet-50 or MobileNet-0.25 backbone) from facexlib's network code, loaded from
+    `weights` (never downloaded)."""
 
     def __init__(self, weights: str | os.PathLike, device: str | torch.device = "cpu", threshold: float = 0.97,
-                 max_side: int | None = 1600) -> None:
+                 max_side: int | None = 1600, backbone: str = "resnet50") -> None:
         from facexlib.detection.retinaface import RetinaFace
 
+        if backbone not in RETINAFACE_FILES:
+            raise ValueError(f"unknown RetinaFace backbone {backbone!r}; choose one of {list(RETINAFACE_FILES)}")
         path = Path(weights)
         if not path.is_file():
             raise FileNotFoundError(
-                f"RetinaFace weights not found: {path}. Download {RETINAFACE_URL} and put it there, or point "
-                "--detector-weights at the file (or use the default --detector mtcnn, which needs no file)")
+                f"RetinaFace weights not found: {path}. Download {RETINAFACE_URL}{RETINAFACE_FILES[backbone]} "
+                "and put it there, or point --detector-weights at the file (or use the default "
+                "--detector mtcnn, which needs no file)")
         self.device = torch.device(device)
-        self.net = RetinaFace(network_name="resnet50", half=False, device=self.device)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = {k.removeprefix("module."): v for k, v in state.items()}
-        from gpen.models.loading import load_strict
-
-        load_strict(self.net, state, path)
+        self.net = RetinaFace(network_name=backbone, half=False, device=self.device)
+        load_strict(self.net, unwrap_state_dict(read_checkpoint(path), path), path)
         self.net.eval().to(self.device)
         self.threshold, self.max_side = float(threshold), max_side
 
@@ -107,15 +113,17 @@ class RetinaFaceDetector:
 
 def build_detector(name: str = "mtcnn", weights: str | os.PathLike | None = None,
                    device: str | torch.device = "cpu", **kwargs) -> FaceDetector:
-    """The detector called `name` ("mtcnn" or "retinaface"; RetinaFace needs `weights`)."""
+    """The detector called `name`: "mtcnn", "retinaface" (ResNet-50) or "retinaface-mobile"
+    (MobileNet-0.25); RetinaFace needs `weights`."""
     if name == "mtcnn":
         return MTCNNDetector(device=device, **kwargs)
-    if name == "retinaface":
+    if name in DETECTORS:
+        backbone = "resnet50" if name == "retinaface" else "mobile0.25"
         if weights is None:
-            raise ValueError(f"the RetinaFace detector needs its weights file ({RETINAFACE_FILE}): "
+            raise ValueError(f"the {name} detector needs its weights file ({RETINAFACE_FILES[backbone]}): "
                              "pass --detector-weights PATH, or use --detector mtcnn")
-        return RetinaFaceDetector(weights, device=device, **kwargs)
-    raise ValueError(f"unknown detector {name!r}; choose 'mtcnn' or 'retinaface'")
+        return RetinaFaceDetector(weights, device=device, backbone=backbone, **kwargs)
+    raise ValueError(f"unknown detector {name!r}; choose one of {DETECTORS}")
 
 
 def center_face(faces: list[FaceDetection], shape: tuple[int, int]) -> list[FaceDetection]:
