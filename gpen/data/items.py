@@ -1,6 +1,6 @@
 """One training sample from an HQ face: flip, degrade, and pack as the dict every model part reads.
 
-Shared by the folder and synthetic datasets (paper §4.1 training data, DESIGN §3–4). A sample is
+Shared by the folder and synthetic datasets (paper §4.1 training data; docs/training.md). A sample is
 fully fixed by (seed, epoch, index): the flip and every degradation parameter are drawn from
 `np.random.default_rng([seed, epoch, index])`, so it does not matter which worker builds it.
 
@@ -62,7 +62,9 @@ class EpochSeededItems:
             regions = regions[:, ::-1]
             boxes = flip_boxes(boxes, gt.shape[1])
         gt = np.ascontiguousarray(gt, dtype=np.float32)
-        lq = self.degradation.apply(gt, self.degradation.sample_params(rng))
+        params = self.degradation.sample_params(rng)
+        lq = self.degradation.apply(gt, params)
+        gt = self.degradation.target(gt, params)
         item: dict[str, Any] = {"gt": to_tensor(gt), "lq": to_tensor(lq)}
         for part in COMPONENTS:
             item[f"loc_{part}"] = torch.tensor(boxes[part], dtype=torch.float32)

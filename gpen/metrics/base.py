@@ -1,4 +1,4 @@
-"""The metric interface every benchmark number implements (DESIGN §5).
+"""The metric interface every benchmark number implements (docs/evaluation.md).
 
 A metric is fed batches of restored images (and, for full-reference metrics, the ground truth) as
 float tensors (B, 3, H, W) in [0, 1], RGB, on its device, and reduces them to one number. Pretrained
@@ -18,6 +18,7 @@ class Metric(abc.ABC):
 
     name: str = "metric"
     needs_reference: bool = True   # False: a no-reference metric (NIQE, FID vs FFHQ statistics)
+    reference_kind: str = "gt"     # what `reference` is: gt | input | gt_or_input (texture measures)
     lower_is_better: bool = True
 
     def setup(self, device: torch.device | str = "cpu") -> None:
