@@ -40,8 +40,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from gpen.models import GFPGANv1Clean, load_generator
-from gpen.photo import FaceParser, MTCNNDetector, PhotoRestorer
-from gpen.photo.parsing import build_parsing_network
+from gpen.photo import MTCNNDetector, PhotoRestorer
+from gpen.restore.masks import FaceParser
 from gpen.utils.image_io import read_image
 from gpen.utils.machine import describe_machine
 
@@ -102,14 +102,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_restore_"))
     model, parse_file = work / "GFPGAN_random_v1.4_layout.pth", work / "parsenet_random.pth"
     torch.save({"params_ema": GFPGANv1Clean(**RELEASED_CLEAN).state_dict()}, model)
-    parse_net = build_parsing_network("parsenet").eval()
+    parse_net = FaceParser.build_network("parsenet").eval()
     torch.save(parse_net.state_dict(), parse_file)
     detector = MTCNNDetector()
 
     generator = load_generator(model)
     pipelines = {
         "ours (parsing)": PhotoRestorer.from_generator(
-            generator, detector=detector, upscale=args.upscale, parser=FaceParser(parse_file)),
+            generator, detector=detector, upscale=args.upscale, parser=FaceParser.load(parse_file, "parsenet")),
         "ours (ellipse mask)": PhotoRestorer.from_generator(generator, detector=detector, upscale=args.upscale),
     }
     pipelines = {name: (lambda rgb, r=restorer: r.restore(rgb).image) for name, restorer in pipelines.items()}

@@ -20,21 +20,31 @@ from matplotlib import cbook
 
 from gpen.cli.restore import main as restore_main
 from gpen.data.components import TEMPLATE_5POINT_512
-from gpen.models import CheckpointMismatchError, GFPGANv1, GFPGANv1Clean
-from gpen.photo import FaceParser, MTCNNDetector, PhotoRestorer, face_template, similarity_transform
+from gpen.models import CheckpointMismatchError, GFPGANv1, GFPGANv1Clean, load_generator
+from gpen.models.gpen import GPENGenerator
+from gpen.models.templates import GPEN_TEMPLATE_512
+from gpen.photo import MTCNNDetector, PhotoRestorer, face_template, similarity_transform
 from gpen.photo.detect import RetinaFaceDetector, build_detector
 from gpen.photo.paste import ellipse_mask
+from gpen.restore import RestoreSettings, restore_aligned
+from gpen.restore.masks import FaceParser
 from gpen.utils.image_io import read_image, write_image
 
 TINY = {"out_size": 64, "num_style_feat": 16, "narrow": 0.0625, "channel_multiplier": 1, "num_mlp": 2}
-ARCHS = {"clean": GFPGANv1Clean, "v1": GFPGANv1}
+TINY_GPEN = {"out_size": 64, "style_dim": 16, "n_mlp": 2, "channel_multiplier": 2, "narrow": 0.0625}
+ARCHS = {"clean": (GFPGANv1Clean, TINY), "v1": (GFPGANv1, TINY), "gpen": (GPENGenerator, TINY_GPEN)}
+
+
+def tiny_generator(arch: str, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    cls, kwargs = ARCHS[arch]
+    return cls(**kwargs)
 
 
 def export_generator(path: Path, arch: str, seed: int = 0) -> Path:
     """A tiny random generator saved as train.py exports it (params_ema + constructor spec)."""
-    torch.manual_seed(seed)
-    model = ARCHS[arch](**TINY)
-    torch.save({"params_ema": model.state_dict(), "gpen_generator": {"arch": arch, "kwargs": TINY}}, path)
+    model = tiny_generator(arch, seed)
+    torch.save({"params_ema": model.state_dict(), "gpen_generator": {"arch": arch, "kwargs": ARCHS[arch][1]}}, path)
     return path
 
 
@@ -131,8 +141,9 @@ def test_output_inside_input_is_not_reread_and_reruns_need_overwrite(clean_run, 
         restore_main(["-i", str(output / "restored_imgs"), "-o", str(output), "-m", "x.pth", "--overwrite"])
 
 
-def test_upscale_and_original_architecture(tmp_path):
-    model = export_generator(tmp_path / "v1.pth", "v1")
+@pytest.mark.parametrize("arch", ["v1", "gpen"])
+def test_upscale_with_the_original_gfpgan_and_gpen_architectures(tmp_path, arch):
+    model = export_generator(tmp_path / f"{arch}.pth", arch)
     write_image(tmp_path / "astronaut.png", astronaut())
     output = tmp_path / "out"
     assert restore_main(["-i", str(tmp_path / "astronaut.png"), "-o", str(output), "-m", str(model),
@@ -205,12 +216,9 @@ def test_huge_photo_detects_on_a_downscaled_copy():
 
 
 def test_face_template_follows_the_generator():
-    torch.manual_seed(0)
-    for cls in ARCHS.values():
-        template = face_template(cls(**TINY))
-        np.testing.assert_allclose(template, TEMPLATE_5POINT_512 / 8)
-    with pytest.raises(TypeError, match="no face template is known for Linear"):
-        face_template(torch.nn.Linear(2, 2))
+    for arch in ARCHS:
+        expected = GPEN_TEMPLATE_512 if arch == "gpen" else TEMPLATE_5POINT_512
+        np.testing.assert_allclose(face_template(tiny_generator(arch)), np.asarray(expected) / 8, rtol=1e-6)
 
 
 def test_similarity_transform_recovers_a_rotation_and_scale():
@@ -232,12 +240,14 @@ def test_parsing_mask_and_detector_weights_load_from_files(tmp_path):
 
     torch.manual_seed(0)
     torch.save(BiSeNet(num_class=19).state_dict(), tmp_path / "bisenet.pth")
-    parser = FaceParser(tmp_path / "bisenet.pth", "bisenet")
+    parser = FaceParser.load(tmp_path / "bisenet.pth", "bisenet")
     restorer = identity_restorer(MTCNNDetector(), parser=parser)
     result = restorer.restore(astronaut())
     assert result.image.shape == (512, 512, 3) and len(result.faces) == 1
-    with pytest.raises(FileNotFoundError, match="face-parsing weights not found"):
-        FaceParser(tmp_path / "nope.pth")
+    write_image(tmp_path / "x.png", astronaut()[:64, :64])
+    with pytest.raises(SystemExit, match="face-parsing weights not found"):
+        restore_main(["-i", str(tmp_path / "x.png"), "-o", str(tmp_path / "out"), "-m",
+                      str(export_generator(tmp_path / "g.pth", "clean")), "--parsing-weights", str(tmp_path / "nope.pth")])
     with pytest.raises(FileNotFoundError, match="RetinaFace weights not found.*--detector mtcnn"):
         RetinaFaceDetector(tmp_path / "nope.pth")
     with pytest.raises(ValueError, match="needs its weights file"):
@@ -277,3 +287,30 @@ def test_restore_faces_is_one_injectable_callable_called_per_batch():
         assert result.image[y, x].max() < 10
     with pytest.raises(ValueError, match="restore_faces returned shape"):
         PhotoRestorer(lambda f: f[:, :, :32], 64, TEMPLATE_5POINT_512 / 8).restore_aligned(astronaut())
+
+
+def test_restore_presets_and_set_reach_the_faces_as_in_evaluation(clean_run, tmp_path):
+    """--preset/--set build the shared restore block; the restored face is what restore_aligned gives."""
+    output, _, _ = clean_run
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    (crops / "face.png").write_bytes((output / "cropped_faces" / "astronaut_00.png").read_bytes())
+    model = export_generator(tmp_path / "g.pth", "clean")
+    sets = ["--set", "region_weights.eyes=0.5", "--set", "keep_grain=true", "--sft-strength", "0.5"]
+    assert restore_main(["-i", str(crops), "-o", str(tmp_path / "out"), "-m", str(model), "--aligned", "--quiet",
+                         *sets]) == 0
+    report = json.loads((tmp_path / "out" / "faces.json").read_text())
+    assert report["restore"]["region_weights"]["eyes"] == 0.5 and report["restore"]["keep_grain"] is True
+    assert report["restore"]["sft_strength"] == 0.5
+    settings = RestoreSettings.from_mapping(report["restore"])
+    face = torch.from_numpy(read_image(crops / "face.png")).permute(2, 0, 1)[None] * 2 - 1  # (1, 3, 64, 64)
+    with torch.no_grad():
+        expected = restore_aligned(load_generator(model), face, settings).clamp(-1, 1)
+    written = torch.from_numpy(read_image(tmp_path / "out" / "restored_faces" / "face_00.png")).permute(2, 0, 1)
+    assert (written * 2 - 1 - expected[0]).abs().max() <= 1.01 / 127.5  # equal up to 8-bit rounding
+    with pytest.raises(SystemExit, match="unknown restore setting"):
+        restore_main(["-i", str(crops), "-o", str(tmp_path / "o2"), "-m", str(model), "--set", "+colour=1"])
+    with pytest.raises(SystemExit, match="--preset nope: no .*presets: .*film_scan"):
+        restore_main(["-i", str(crops), "-o", str(tmp_path / "o3"), "-m", str(model), "--preset", "nope"])
+    with pytest.raises(SystemExit, match="restore.latent_step_decay"):
+        restore_main(["-i", str(crops), "-o", str(tmp_path / "o4"), "-m", str(model), "--set", "latent_step_decay=3"])

@@ -35,12 +35,17 @@ from gpen.photo.pipeline import (
     generator_restore_faces,
     to_uint8_rgb,
 )
+from gpen.restore import RestoreSettings, load_face_parser, restore_aligned
+from gpen.restore.masks import FaceParser
 from gpen.utils.image_io import IMAGE_SUFFIXES, UnreadableImageError, list_images, read_image, write_image
+from gpen.utils.validation import ConfigValueError
 
 log = logging.getLogger("gpen-restore")
 SUBFOLDERS = ("restored_imgs", "cropped_faces", "restored_faces", "cmp")
 FACES_FILE = "faces.json"
 FORMAT = "gpen-faces/v1"
+#: Named restore presets (the `restore` config group of evaluate.py)
+RESTORE_PRESETS = Path(__file__).resolve().parents[2] / "configs" / "restore"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,8 +64,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="torch device: auto (cuda if present), cpu, cuda:0, ...")
     p.add_argument("--batch-size", type=int, default=4, help="faces per generator call (default: 4)")
     knobs = p.add_argument_group("restore knobs (docs/knobs.md)")
+    knobs.add_argument("--preset", default="default",
+                       help=f"restore preset: a name in configs/restore/ ({', '.join(restore_presets())}) "
+                            "or a YAML file (default: default, the plain feed-forward model)")
+    knobs.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                       help="override one restore setting, e.g. --set latent_steps=10 --set region_weights.eyes=1.3 "
+                            "(repeatable)")
     knobs.add_argument("--sft-strength", type=float, default=None,
-                       help="fidelity knob alpha of GFP-GAN models (default: the model's, 1.0)")
+                       help="fidelity knob alpha of GFP-GAN models, same as --set sft_strength=X")
     det = p.add_argument_group("detection and paste-back")
     det.add_argument("--detector", choices=DETECTORS, default="mtcnn",
                      help="mtcnn (default, weights ship with facenet-pytorch) or retinaface[-mobile] (need weights)")
@@ -72,9 +83,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     det.add_argument("--detect-max-side", type=int, default=1600,
                      help="larger photos are detected on a copy downscaled to this longest side")
     det.add_argument("--parsing-weights", type=Path, default=None,
-                     help="face-parsing file for the paste mask (default: a feathered mask from the landmarks)")
-    det.add_argument("--parsing-net", choices=("parsenet", "bisenet"), default="parsenet",
-                     help="which network --parsing-weights holds")
+                     help="face-parsing file for the paste mask and region weights, same as --set parser_path=FILE "
+                          "(default: masks from the landmark template)")
+    det.add_argument("--parsing-net", choices=("bisenet", "parsenet"), default=None,
+                     help="which facexlib network --parsing-weights holds (default: bisenet)")
     p.add_argument("--overwrite", action="store_true", help="write into an existing, non-empty output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -126,30 +138,70 @@ def write_result(output: Path, path: Path, result: PhotoResult, ext: str, suffix
 
 
 # -------------------------------------------------------------------------------- model and restorer
-def build_restore_faces(args: argparse.Namespace, generator: torch.nn.Module) -> RestoreFaces:
-    """The per-face restoration. The shared restore block (presets, --preset / --set key=value: latent
-    refinement, region weights, grain) replaces this default; `--sft-strength` is already applied
-    through the generator's constructor."""
-    return generator_restore_faces(generator)
+def restore_presets() -> list[str]:
+    return sorted(p.stem for p in RESTORE_PRESETS.glob("*.yaml")) if RESTORE_PRESETS.is_dir() else []
+
+
+def restore_settings(args: argparse.Namespace) -> RestoreSettings:
+    """The validated restore block: the preset, then each --set, then the shortcut flags."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    preset = Path(args.preset)
+    folder, name = (preset.parent, preset.stem) if preset.suffix in (".yaml", ".yml") else (RESTORE_PRESETS, args.preset)
+    if not (folder / f"{name}.yaml").is_file():
+        raise SystemExit(f"error: --preset {args.preset}: no {folder / (name + '.yaml')} "
+                         f"(presets: {', '.join(restore_presets())}, or a YAML file)")
+    try:
+        with initialize_config_dir(config_dir=str(folder.resolve()), version_base=None):
+            values = OmegaConf.to_container(compose(config_name=name, overrides=args.overrides), resolve=True)
+        if args.sft_strength is not None:
+            values["sft_strength"] = args.sft_strength
+        if args.parsing_weights is not None:
+            values["parser_path"] = str(args.parsing_weights)
+        if args.parsing_net is not None:
+            values["parser"] = args.parsing_net
+        settings = RestoreSettings.from_mapping(values)
+    except (HydraException, OmegaConfBaseException, ConfigValueError, ValueError) as err:
+        raise SystemExit(f"error: restore settings (--preset {args.preset}, --set): {err}") from None
+    return settings
+
+
+def build_restore_faces(generator: torch.nn.Module, settings: RestoreSettings,
+                        parser: FaceParser | None) -> RestoreFaces:
+    """The per-face restoration: the shared restore path (fidelity, latent refinement, region blend, grain),
+    the same function evaluate.py runs, so the same settings give the same faces."""
+    if settings.is_feed_forward and settings.sft_strength == 1.0:
+        return generator_restore_faces(generator)
+
+    def restore_faces(faces: torch.Tensor) -> torch.Tensor:  # (B, 3, S, S) in [-1, 1]
+        with torch.no_grad():  # latent refinement switches gradients on where it needs them
+            return restore_aligned(generator, faces.to(device), settings, parser=parser).clamp(-1, 1)
+
+    device = next(generator.parameters()).device
+    return restore_faces
 
 
 def load_model(args: argparse.Namespace, device: torch.device) -> torch.nn.Module:
     from gpen.models.loading import CheckpointMismatchError, UnreadableCheckpointError, load_generator
 
-    overrides = {} if args.sft_strength is None else {"sft_strength": args.sft_strength}
     try:
-        generator = load_generator(args.model, config_key="-m/--model", **overrides)
+        generator = load_generator(args.model, config_key="-m/--model")
     except (CheckpointMismatchError, UnreadableCheckpointError, FileNotFoundError, TypeError, ValueError) as err:
         raise SystemExit(f"error: -m {args.model} is not a usable generator:\n{err}") from None
     return generator.to(device)
 
 
-def build_restorer(args: argparse.Namespace, device: torch.device) -> PhotoRestorer:
+def build_restorer(args: argparse.Namespace, settings: RestoreSettings, device: torch.device) -> PhotoRestorer:
     from gpen.photo.detect import build_detector
-    from gpen.photo.parsing import FaceParser
 
     generator = load_model(args, device)
-    detector = parser = None
+    if settings.sft_strength != 1.0 and not hasattr(generator, "sft_strength"):
+        raise SystemExit(f"error: sft_strength={settings.sft_strength} needs a generator with a fidelity knob; "
+                         f"{type(generator).__name__} has none")
+    detector = None
     try:
         if not args.aligned:
             options: dict[str, Any] = {"max_side": args.detect_max_side}
@@ -158,17 +210,17 @@ def build_restorer(args: argparse.Namespace, device: torch.device) -> PhotoResto
             if args.detector == "mtcnn":
                 options["min_face_size"] = args.min_face_size
             detector = build_detector(args.detector, args.detector_weights, device, **options)
-        if args.parsing_weights is not None:
-            parser = FaceParser(args.parsing_weights, args.parsing_net, device)
+        parser = load_face_parser(settings, device)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     return PhotoRestorer.from_generator(
-        generator, build_restore_faces(args, generator), detector=detector, upscale=args.upscale,
+        generator, build_restore_faces(generator, settings, parser), detector=detector, upscale=args.upscale,
         only_center_face=args.only_center_face, batch_size=args.batch_size, parser=parser)
 
 
 # -------------------------------------------------------------------------------- main
-def restore_all(restorer: PhotoRestorer, inputs: list[Path], args: argparse.Namespace) -> dict[str, Any]:
+def restore_all(restorer: PhotoRestorer, inputs: list[Path], args: argparse.Namespace,
+                settings: RestoreSettings) -> dict[str, Any]:
     """Restore every input, write its outputs; returns the faces.json payload."""
     images: dict[str, Any] = {}
     skipped: dict[str, str] = {}
@@ -187,7 +239,7 @@ def restore_all(restorer: PhotoRestorer, inputs: list[Path], args: argparse.Name
             "faces": [{"index": k, **face.record()} for k, face in enumerate(result.faces)],
         }
     return {"format": FORMAT, "model": str(args.model), "upscale": args.upscale, "aligned": args.aligned,
-            "images": images, "skipped": skipped,
+            "restore": settings.to_dict(), "images": images, "skipped": skipped,
             "no_face": [name for name, entry in images.items() if entry["status"] == "no face"]}
 
 
@@ -200,9 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     check_output(args.output, args.input, inputs, args.overwrite)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    restorer = build_restorer(args, torch.device(args.device))
+    settings = restore_settings(args)  # validated before anything heavy is loaded
+    restorer = build_restorer(args, settings, torch.device(args.device))
     args.output.mkdir(parents=True, exist_ok=True)
-    report = restore_all(restorer, inputs, args)
+    report = restore_all(restorer, inputs, args, settings)
     (args.output / FACES_FILE).write_text(json.dumps(report, indent=1))
     faces = sum(len(entry["faces"]) for entry in report["images"].values())
     log.info("restored %d face(s) in %d image(s) -> %s", faces, len(report["images"]), args.output)

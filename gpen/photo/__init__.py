@@ -3,9 +3,9 @@
 See docs/photo_restoration.md. `PhotoRestorer` in `gpen.photo.pipeline` is the entry point.
 """
 
-from gpen.photo.align import face_template, similarity_transform
+from gpen.models.templates import face_template
+from gpen.photo.align import similarity_transform
 from gpen.photo.detect import FaceDetection, MTCNNDetector, RetinaFaceDetector, build_detector
-from gpen.photo.parsing import FaceParser
 from gpen.photo.pipeline import (
     PhotoRestorer,
     PhotoResult,
@@ -16,7 +16,6 @@ from gpen.photo.pipeline import (
 
 __all__ = [
     "FaceDetection",
-    "FaceParser",
     "MTCNNDetector",
     "PhotoRestorer",
     "PhotoResult",

@@ -4,7 +4,8 @@ A face is aligned by the similarity transform (rotation, uniform scale, translat
 five landmarks (left eye, right eye, nose tip, left and right mouth corner; "left" = the image's left)
 onto the template of the restoration model, least squares over all five points (Umeyama 1991). The
 template belongs to the model's training data: GFP-GAN was trained on FFHQ-aligned faces, so its
-template is the FFHQ mean 5-point layout. See docs/photo_restoration.md.
+template is the FFHQ mean 5-point layout, GPEN's its own (`gpen.models.templates.face_template` picks it
+from the generator). See docs/photo_restoration.md.
 """
 
 from __future__ import annotations
@@ -12,32 +13,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from skimage.transform import SimilarityTransform
-from torch import nn
-
-from gpen.data.components import REFERENCE_SIZE, TEMPLATE_5POINT_512
 
 #: Grey the official helpers fill outside the photo when a face crop reaches past its border.
 BORDER_FILL = (135, 133, 132)
-
-
-def templates_512() -> list[tuple[type[nn.Module], np.ndarray]]:
-    """(generator class, its 5-point template at 512 px), most specific first.
-
-    Another generator family adds one row here, e.g. `(GPENGenerator, GPEN_TEMPLATE_512)`.
-    """
-    from gpen.models.gfpgan_base import GFPGANBase
-
-    return [(GFPGANBase, TEMPLATE_5POINT_512)]
-
-
-def face_template(generator: nn.Module) -> np.ndarray:
-    """The 5-point template (5, 2) in pixels of `generator.out_size`, chosen by the generator's type."""
-    for kind, template in templates_512():
-        if isinstance(generator, kind):
-            return np.asarray(template, dtype=np.float64) * (int(generator.out_size) / REFERENCE_SIZE)
-    known = ", ".join(kind.__name__ for kind, _ in templates_512())
-    raise TypeError(f"no face template is known for {type(generator).__name__} (known: {known}); "
-                    "pass template= explicitly")
 
 
 def similarity_transform(landmarks: np.ndarray, template: np.ndarray) -> np.ndarray:

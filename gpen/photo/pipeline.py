@@ -22,12 +22,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from gpen.photo.align import face_template, similarity_transform, warp_face
+from gpen.data.regions import REGION_IDS
+from gpen.models.templates import face_template
+from gpen.photo.align import similarity_transform, warp_face
 from gpen.photo.detect import FaceDetection, FaceDetector, center_face
-from gpen.photo.parsing import FaceParser
 from gpen.photo.paste import border_mask, ellipse_mask, feather_mask, output_affine, paste_face
+from gpen.restore.masks import FaceParser
 
 RestoreFaces = Callable[[torch.Tensor], torch.Tensor]
+#: Regions of a parsing map pasted back; hair, neck, clothes and background keep the original photo.
+FACE_REGIONS = ("eyes", "brows", "nose", "mouth", "skin", "forehead")
 
 
 def generator_restore_faces(generator: nn.Module) -> RestoreFaces:
@@ -96,7 +100,7 @@ class PhotoRestorer:
         upscale: float = 1.0,                   # output size = input size × upscale (background: bilinear)
         only_center_face: bool = False,         # restore only the face nearest the photo's centre
         batch_size: int = 4,                    # faces per restore_faces call
-        parser: FaceParser | None = None,       # face-parsing paste mask; None: feathered ellipse
+        parser: FaceParser | None = None,       # face-parsing paste mask (gpen.restore); None: feathered ellipse
     ) -> None:
         if upscale <= 0:
             raise ValueError(f"upscale must be > 0, got {upscale}")
@@ -157,8 +161,11 @@ class PhotoRestorer:
         """Soft paste masks (S, S) of restored faces: parsing when available, else the template ellipse."""
         if self.parser is None or not restored:
             return [self.ellipse] * len(restored)
-        hard = self.parser.face_masks(np.stack(restored))
-        return [feather_mask(m, self.out_size) * self.border for m in hard]
+        device = self.parser.to_regions.device
+        faces = torch.from_numpy(np.stack(restored)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        regions = self.parser(faces)  # (B, R, S, S) soft region masks
+        face = regions[:, [REGION_IDS[name] for name in FACE_REGIONS]].sum(dim=1).clamp(0, 1).cpu().numpy()
+        return [feather_mask(m, self.out_size) * self.border for m in face]
 
     def upscaled(self, image: np.ndarray) -> np.ndarray:
         """The background at the output size: the photo itself, or bilinearly resized."""
