@@ -314,3 +314,18 @@ def test_restore_presets_and_set_reach_the_faces_as_in_evaluation(clean_run, tmp
         restore_main(["-i", str(crops), "-o", str(tmp_path / "o3"), "-m", str(model), "--preset", "nope"])
     with pytest.raises(SystemExit, match="restore.latent_step_decay"):
         restore_main(["-i", str(crops), "-o", str(tmp_path / "o4"), "-m", str(model), "--set", "latent_step_decay=3"])
+
+
+def test_documented_gpen_restore_commands_parse():
+    """Every `gpen-restore ...` line in the README and docs/ uses flags and presets that exist."""
+    import shlex
+
+    from gpen.cli.restore import parse_args, restore_presets
+
+    root = Path(__file__).resolve().parents[1]
+    lines = [line.strip() for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+             for line in page.read_text().splitlines() if line.strip().startswith("gpen-restore ")]
+    assert len(lines) >= 4
+    for line in lines:
+        args = parse_args(shlex.split(line.split("  #")[0])[1:])
+        assert Path(args.preset).suffix == ".yaml" or args.preset in restore_presets(), line
