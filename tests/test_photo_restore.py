@@ -305,7 +305,9 @@ def test_restore_presets_and_set_reach_the_faces_as_in_evaluation(clean_run, tmp
     settings = RestoreSettings.from_mapping(report["restore"])
     face = torch.from_numpy(read_image(crops / "face.png")).permute(2, 0, 1)[None] * 2 - 1  # (1, 3, 64, 64)
     with torch.no_grad():
-        expected = restore_aligned(load_generator(model), face, settings).clamp(-1, 1)
+        generator = load_generator(model)
+        landmarks = torch.as_tensor(face_template(generator), dtype=torch.float32)[None]  # (1, 5, 2)
+        expected = restore_aligned(generator, face, settings, landmarks=landmarks).clamp(-1, 1)
     written = torch.from_numpy(read_image(tmp_path / "out" / "restored_faces" / "face_00.png")).permute(2, 0, 1)
     assert (written * 2 - 1 - expected[0]).abs().max() <= 1.01 / 127.5  # equal up to 8-bit rounding
     with pytest.raises(SystemExit, match="unknown restore setting"):

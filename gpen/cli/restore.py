@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from gpen.models.templates import face_template
 from gpen.photo.detect import DETECTORS
 from gpen.photo.pipeline import (
     PhotoRestorer,
@@ -176,11 +177,17 @@ def build_restore_faces(generator: torch.nn.Module, settings: RestoreSettings,
     if settings.is_feed_forward and settings.sft_strength == 1.0:
         return generator_restore_faces(generator)
 
-    def restore_faces(faces: torch.Tensor) -> torch.Tensor:  # (B, 3, S, S) in [-1, 1]
-        with torch.no_grad():  # latent refinement switches gradients on where it needs them
-            return restore_aligned(generator, faces.to(device), settings, parser=parser).clamp(-1, 1)
-
     device = next(generator.parameters()).device
+    # aligned crops have their landmarks on the model's template (GPEN's differs from FFHQ's): the
+    # template region masks are placed there
+    template = torch.as_tensor(face_template(generator), dtype=torch.float32, device=device)  # (5, 2)
+
+    def restore_faces(faces: torch.Tensor) -> torch.Tensor:  # (B, 3, S, S) in [-1, 1]
+        landmarks = template.expand(faces.shape[0], 5, 2)
+        with torch.no_grad():  # latent refinement switches gradients on where it needs them
+            return restore_aligned(generator, faces.to(device), settings, landmarks=landmarks,
+                                   parser=parser).clamp(-1, 1)
+
     return restore_faces
 
 
