@@ -331,3 +331,19 @@ def test_documented_gpen_restore_commands_parse():
     for line in lines:
         args = parse_args(shlex.split(line.split("  #")[0])[1:])
         assert Path(args.preset).suffix == ".yaml" or args.preset in restore_presets(), line
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 7, 8])
+def test_photos_are_read_upright_by_their_exif_orientation(tmp_path, orientation):
+    from PIL import Image, ImageOps
+
+    from gpen.cli.restore import read_photo
+
+    pixels = np.random.default_rng(0).integers(0, 255, (16, 24, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    image.save(tmp_path / "p.png", exif=exif)
+    image = Image.fromarray(pixels)
+    image.getexif()[0x0112] = orientation
+    np.testing.assert_array_equal(read_photo(tmp_path / "p.png"), np.asarray(ImageOps.exif_transpose(image)))

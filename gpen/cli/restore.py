@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from tqdm import tqdm
 
 from gpen.models.templates import face_template
@@ -45,6 +46,7 @@ log = logging.getLogger("gpen-restore")
 SUBFOLDERS = ("restored_imgs", "cropped_faces", "restored_faces", "cmp")
 FACES_FILE = "faces.json"
 FORMAT = "gpen-faces/v1"
+EXIF_ORIENTATION_TAG = 0x0112
 #: Named restore presets (the `restore` config group of evaluate.py)
 RESTORE_PRESETS = Path(__file__).resolve().parents[2] / "configs" / "restore"
 
@@ -116,6 +118,25 @@ def check_output(output: Path, source: Path, inputs: list[Path], overwrite: bool
         raise SystemExit(f"error: --output {output} exists and is not a folder")
     if output.is_dir() and any(output.iterdir()) and not overwrite:
         raise SystemExit(f"error: --output {output} is not empty; pass --overwrite to write into it")
+
+
+#: EXIF orientation tag value -> the array operation that shows the photo upright
+EXIF_ORIENTATION = {
+    2: lambda x: x[:, ::-1], 3: lambda x: x[::-1, ::-1], 4: lambda x: x[::-1], 5: lambda x: x.transpose(1, 0, 2),
+    6: lambda x: np.rot90(x, -1), 7: lambda x: x[::-1, ::-1].transpose(1, 0, 2), 8: lambda x: np.rot90(x, 1),
+}
+
+
+def read_photo(path: Path) -> np.ndarray:
+    """uint8 RGB (H, W, 3) of an image file, turned upright by its EXIF orientation (as viewers show it)."""
+    photo = to_uint8_rgb(read_image(path))
+    try:
+        with Image.open(path) as image:
+            orientation = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    except (OSError, ValueError):  # decodable by OpenCV but not by Pillow: no orientation to apply
+        orientation = 1
+    upright = EXIF_ORIENTATION.get(orientation)
+    return photo if upright is None else np.ascontiguousarray(upright(photo))
 
 
 def output_suffix(path: Path, ext: str) -> str:
@@ -233,7 +254,7 @@ def restore_all(restorer: PhotoRestorer, inputs: list[Path], args: argparse.Name
     skipped: dict[str, str] = {}
     for path in tqdm(inputs, desc="restore", unit="photo", disable=args.quiet):
         try:
-            photo = to_uint8_rgb(read_image(path))
+            photo = read_photo(path)
         except UnreadableImageError as err:
             skipped[path.name] = str(err)
             continue
