@@ -65,3 +65,13 @@ def test_duration_formats():
         with pytest.raises(ValueError, match="time_budget.max_time"):
             parse_duration(bad)
     assert TimeBudget("x", None).seconds is None
+
+
+def test_progress_bar_can_be_switched_off(tmp_path):
+    from gpen.lit.build import build_trainer
+
+    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.run_dir={tmp_path}", "trainer.enable_progress_bar=false"])
+    assert "progress_bar" in cfg.callbacks  # the demo's callbacks configure a bar ...
+    trainer = build_trainer(cfg)  # ... which is left out instead of failing
+    assert not trainer.progress_bar_callback
