@@ -9,10 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ProgressBar
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ProgressBar
 
 from gpen.lit.checkpointing import AtomicCheckpointIO
 from gpen.lit.config_checks import check_accelerator, check_optimizers
