@@ -11,49 +11,19 @@ after every metric as results.md / .csv / .json in the run folder.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 from pathlib import Path
 
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
-from gpen.data.testsets import ImagePairs, collate_same_size, open_testset
-from gpen.metrics.api import evaluate_rows
+from gpen.data.testsets import ImagePairs, open_testset
+from gpen.metrics.benchmark import benchmark, restore_folder, save_test_faces
 from gpen.metrics.report import ResultsTable
-from gpen.utils.image_io import write_image
-from gpen.utils.machine import describe_machine
+from gpen.sweep.runs import log_failure
 
 log = logging.getLogger("gpen.evaluate")
-PACKAGES = ("gpen", "torch", "torchvision", "lpips", "pyiqa", "facenet-pytorch", "numpy", "scipy")
-
-
-def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-@torch.no_grad()
-def restore_folder(generator: torch.nn.Module, inputs: ImagePairs, out_dir: Path, device: torch.device,
-                   batch_size: int, num_workers: int, progress: bool) -> Path:
-    """Restore every input (RGB [0, 1] -> generator on [-1, 1] -> first output) and write <name>.png."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    loader = DataLoader(inputs, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_same_size)
-    generator = generator.to(device).eval()
-    for batch in tqdm(loader, desc="restore", disable=not progress):
-        restored = generator(batch["image"].to(device) * 2 - 1)[0]  # (B, 3, S, S) in about [-1, 1]
-        images = ((restored + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()  # (B, S, S, 3)
-        for name, image in zip(batch["name"], images):
-            write_image(out_dir / f"{name}.png", image)
-    return out_dir
 
 
 def restore_testset(cfg: DictConfig, inputs: Path, device: torch.device) -> tuple[Path, dict]:
@@ -79,28 +49,17 @@ def run(cfg: DictConfig, run_dir: Path) -> ResultsTable:
     testset = open_testset(cfg.testset)
     if (cfg.checkpoint is None) == (cfg.restored is None):
         raise ValueError("give exactly one of `checkpoint` (restore, then score) or `restored` (score a folder)")
-    metadata = {"testset": str(testset.root), "paired": testset.paired, "checkpoint": cfg.checkpoint,
-                "restored_folder": cfg.restored, "protocol": OmegaConf.to_container(cfg.protocol),
-                "metrics": OmegaConf.to_container(cfg.metrics), "device": str(device),
-                "machine": describe_machine(device), "packages": package_versions()}
+    metadata = {"checkpoint": cfg.checkpoint, "restored_folder": cfg.restored}
     if cfg.checkpoint is not None:
         restored, metadata["restoration"] = restore_testset(cfg, testset.inputs, device)
+        metadata["restoration"]["generator_overrides"] = OmegaConf.to_container(cfg.generator_overrides)
     else:
         restored = Path(cfg.restored)
     method = cfg.method_name or Path(cfg.checkpoint or cfg.restored).stem
-    rows = {method: ImagePairs(restored, testset.references, size=cfg.protocol.resize)}
-    if testset.paired:
-        rows["Input"] = ImagePairs(testset.inputs, testset.references, size=cfg.protocol.resize)
-    metadata["images"] = {row: len(data) for row, data in rows.items()}
-    metadata["skipped"] = {row: data.skipped.as_dict() for row, data in rows.items()}
-    metrics = [hydra.utils.instantiate(spec) for spec in cfg.metrics.values() if spec is not None]
-    metrics = [m for m in metrics if testset.paired or not m.needs_reference]  # unpaired: no-reference only
-    table = ResultsTable([m.name for m in metrics], {row: {} for row in rows}, metadata)
-    table.write(run_dir)  # the run's facts are on disk before the first metric starts
-    table = evaluate_rows(rows, metrics, device, cfg.batch_size, cfg.num_workers, cfg.progress, table,
-                          on_update=lambda t: t.write(run_dir))
-    paths = table.write(run_dir)
-    log.info("results:\n%s\nwritten to %s", table.to_markdown().split("\n## ")[0], paths["md"])
+    table = benchmark(restored, testset, method, OmegaConf.to_container(cfg.metrics), OmegaConf.to_container(cfg.protocol),
+                      run_dir, metadata, device, cfg.batch_size, cfg.num_workers, cfg.progress)
+    save_test_faces(testset, restored, run_dir, cfg.saved_faces)
+    log.info("results:\n%s\nwritten to %s", table.to_markdown().split("\n## ")[0], run_dir / "results.md")
     if cfg.wandb.enabled:
         log_to_wandb(cfg, table, run_dir)
     return table
@@ -121,7 +80,8 @@ def log_to_wandb(cfg: DictConfig, table: ResultsTable, run_dir: Path) -> None:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    run(cfg, Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir))
+    with log_failure():  # the traceback lands in <run>/evaluate.log, where gpen-report finds it
+        run(cfg, Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir))
 
 
 if __name__ == "__main__":

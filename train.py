@@ -22,13 +22,21 @@ from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_info
 
 from gpen.lit.build import build_training
+from gpen.lit.checkpointing import find_resume_checkpoint
 from gpen.lit.pretrained import load_pretrained
+from gpen.sweep.runs import log_failure
 
 
 def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
-    """`last` means <run>/checkpoints/last.ckpt; a missing file is an error, never a silent fresh start."""
+    """`last` means <run>/checkpoints/last.ckpt; a missing file is an error, never a silent fresh start.
+    `auto` resumes from the run folder's newest checkpoint when there is one (re-launched or requeued
+    sweep jobs), else starts fresh."""
     if ckpt_path is None:
         return None
+    if ckpt_path == "auto":
+        found = find_resume_checkpoint(run_dir)
+        rank_zero_info(f"ckpt_path=auto: {f'resuming from {found}' if found else 'no checkpoint, fresh start'}")
+        return None if found is None else str(found)
     path = run_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
     if not path.is_file():
         hint = (" (ckpt_path=last looks in this run's folder: pass hydra.run.dir=<the run to resume>)"
@@ -53,7 +61,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> None:
-    train(cfg)
+    with log_failure():  # the traceback lands in <run>/train.log, where gpen-report finds it
+        train(cfg)
 
 
 if __name__ == "__main__":

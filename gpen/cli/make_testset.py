@@ -30,6 +30,7 @@ from gpen.utils.image_io import read_image, scan_images, write_image
 from gpen.utils.validation import ConfigValueError, check_range
 
 log = logging.getLogger("gpen-make-testset")
+SYNTHETIC_TEST_FIRST_ID = 2_000_000  # training faces are ids 0.., validation faces 1,000,000..
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source.add_argument("--synthetic", type=int, metavar="N", help="use N built-in synthetic faces")
     parser.add_argument("--output", type=Path, required=True, help="output folder (gets gt/, lq/, manifest.json)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first-id", type=int, default=SYNTHETIC_TEST_FIRST_ID,
+                        help="id of the first synthetic face (default: disjoint from training and validation faces)")
     parser.add_argument("--degradation-scale", type=float, default=1.0, help="DESIGN §6.1 knob, 0-1.5")
     parser.add_argument("--size", type=int, default=512, help="output side in pixels")
     parser.add_argument("--strict", action="store_true", help="stop on unreadable input files instead of skipping")
@@ -63,14 +66,17 @@ def hq_images(args: argparse.Namespace) -> Iterator[tuple[str, str, np.ndarray]]
     """(name, source, HQ float RGB image at --size) in a fixed order."""
     if args.synthetic is not None:
         for i in range(args.synthetic):
-            yield f"synthetic_{i:05d}", f"synthetic:{i}", render_face(i, args.size)[0]
+            face_id = args.first_id + i
+            yield f"synthetic_{i:05d}", f"synthetic:{face_id}", render_face(face_id, args.size)[0]
         return
     for path in scan_images(args.input, strict=args.strict):
         yield path.stem, path.name, resize_square(read_image(path), args.size)
 
 
-def make_testset(args: argparse.Namespace) -> dict:
-    degradation = GFPGANDegradation(degradation_scale=args.degradation_scale)
+def make_testset(args: argparse.Namespace, degradation: GFPGANDegradation | None = None) -> dict:
+    """Write the pairs; `degradation` (default: the official model at --degradation-scale) lets the
+    end-of-training evaluation use a run's own degradation model."""
+    degradation = degradation or GFPGANDegradation(degradation_scale=args.degradation_scale)
     entries = []
     for index, (name, source, gt) in enumerate(hq_images(args)):
         params = degradation.sample_params(sample_rng(args.seed, 0, index))
@@ -82,13 +88,24 @@ def make_testset(args: argparse.Namespace) -> dict:
         "recipe": "GFP-GAN degradation (DESIGN §4), CelebA-Test style fixed pairs",
         "seed": args.seed,
         "size": args.size,
-        "degradation_scale": args.degradation_scale,
+        "degradation_scale": degradation.degradation_scale,
         "degradation": {k: v for k, v in vars(degradation).items()},
         "count": len(entries),
         "images": entries,
     }
     (args.output / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True, default=list))
     return manifest
+
+
+def write_synthetic_testset(output: Path, num_images: int, size: int, seed: int = 0,
+                            degradation: GFPGANDegradation | None = None, degradation_scale: float = 1.0,
+                            first_id: int = SYNTHETIC_TEST_FIRST_ID) -> dict:
+    """`gpen-make-testset --synthetic num_images` from Python, into a new or empty `output` folder."""
+    check_output(output, None, overwrite=False)
+    output.mkdir(parents=True, exist_ok=True)
+    args = argparse.Namespace(input=None, synthetic=num_images, output=output, seed=seed, first_id=first_id,
+                              degradation_scale=degradation_scale, size=size, strict=False)
+    return make_testset(args, degradation)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,126 @@
+"""Benchmark one restoration on one test set: the machinery `evaluate.py` and the end-of-training
+evaluation share, so both write the same results files under the same protocol record.
+
+`restore_folder` runs a generator over a folder of inputs; `benchmark` scores a folder of restored
+images (plus the "Input" row on paired sets) with every configured metric and writes
+`<run>/results.{md,csv,json}`; `save_test_faces` keeps a few LQ / restored / GT faces in
+`<run>/test_faces/` for the face grids of `gpen-report`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from gpen.data.testsets import ImagePairs, TestSet, collate_same_size
+from gpen.metrics.api import evaluate_rows
+from gpen.metrics.report import ResultsTable
+from gpen.utils.image_io import list_images, write_image
+from gpen.utils.machine import describe_machine
+
+log = logging.getLogger(__name__)
+PACKAGES = ("gpen", "torch", "torchvision", "lpips", "pyiqa", "facenet-pytorch", "numpy", "scipy")
+FACES_FOLDER = "test_faces"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+@torch.no_grad()
+def restore_folder(generator: torch.nn.Module, inputs: ImagePairs, out_dir: Path, device: torch.device,
+                   batch_size: int, num_workers: int = 0, progress: bool = False) -> Path:
+    """Restore every input (RGB [0, 1] -> generator on [-1, 1] -> first output) and write <name>.png."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    loader = DataLoader(inputs, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_same_size)
+    generator = generator.to(device).eval()
+    for batch in tqdm(loader, desc="restore", disable=not progress):
+        restored = generator(batch["image"].to(device) * 2 - 1)[0]  # (B, 3, S, S) in about [-1, 1]
+        images = ((restored + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()  # (B, S, S, 3)
+        for name, image in zip(batch["name"], images):
+            write_image(out_dir / f"{name}.png", image)
+    return out_dir
+
+
+def image_set_record(testset: TestSet) -> dict[str, Any]:
+    """What identifies the scored images: the folder, its file names and (when written by
+    gpen-make-testset) the hash of its manifest, so a report can tell two image sets apart."""
+    names = sorted(p.name for p in list_images(testset.inputs))
+    record = {"name": testset.name, "root": str(testset.root.resolve()), "paired": testset.paired,
+              "images": len(names), "names_sha1": hashlib.sha1("\n".join(names).encode()).hexdigest()[:12]}
+    manifest = testset.root / "manifest.json"
+    if manifest.is_file():
+        record["manifest_sha1"] = hashlib.sha1(manifest.read_bytes()).hexdigest()[:12]
+    return record
+
+
+def metric_directions(metrics: list) -> dict[str, str]:
+    return {m.name: "lower" if m.lower_is_better else "higher" for m in metrics}
+
+
+def benchmark(restored: Path, testset: TestSet, method: str, metric_specs: Mapping[str, Any],
+              protocol: Mapping[str, Any], run_dir: Path, metadata: dict, device: torch.device,
+              batch_size: int = 4, num_workers: int = 0, progress: bool = False,
+              on_update: Callable[[ResultsTable], None] | None = None) -> ResultsTable:
+    """Score `restored` (matched to the test set's GT by name) and, on paired sets, the inputs.
+
+    `metric_specs` are Hydra specs (`_target_` ...; None entries skipped); `metadata` already holds
+    the caller's facts (checkpoint, restoration notes) and gets the protocol record added.
+    """
+    metadata = {"testset": str(testset.root), "paired": testset.paired, "image_set": image_set_record(testset),
+                "protocol": dict(protocol), "metrics": dict(metric_specs), "device": str(device),
+                "machine": describe_machine(device), "packages": package_versions(), **metadata}
+    metadata["image_set"]["root"] = metadata["testset"]  # a caller's label for a temporary folder wins
+    rows = {method: ImagePairs(restored, testset.references, size=protocol.get("resize"))}
+    if testset.paired:
+        rows["Input"] = ImagePairs(testset.inputs, testset.references, size=protocol.get("resize"))
+    metadata["images"] = {row: len(data) for row, data in rows.items()}
+    metadata["skipped"] = {row: data.skipped.as_dict() for row, data in rows.items()}
+    metrics = [hydra.utils.instantiate(spec) for spec in metric_specs.values() if spec is not None]
+    metrics = [m for m in metrics if testset.paired or not m.needs_reference]  # unpaired: no-reference only
+    metadata["directions"] = metric_directions(metrics)
+    table = ResultsTable([m.name for m in metrics], {row: {} for row in rows}, metadata)
+    table.write(run_dir)  # the run's facts are on disk before the first metric starts
+
+    def write(partial: ResultsTable) -> None:
+        partial.write(run_dir)
+        if on_update is not None:
+            on_update(partial)
+
+    table = evaluate_rows(rows, metrics, device, batch_size, num_workers, progress, table, on_update=write)
+    table.write(run_dir)
+    return table
+
+
+def save_test_faces(testset: TestSet, restored: Path, run_dir: Path, count: int) -> Path | None:
+    """Copy the first `count` faces (sorted names) as <run>/test_faces/{lq,restored,gt}/<name>.png."""
+    if count <= 0:
+        return None
+    out = run_dir / FACES_FOLDER
+    images = {p.stem: p for p in list_images(restored)}
+    names = sorted(images)[:count]
+    sources = {"restored": images, "lq": {p.stem: p for p in list_images(testset.inputs)}}
+    if testset.references is not None:
+        sources["gt"] = {p.stem: p for p in list_images(testset.references)}
+    for kind, index in sources.items():
+        (out / kind).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            if name in index:
+                shutil.copyfile(index[name], out / kind / f"{name}{index[name].suffix}")
+    return out
