@@ -7,7 +7,7 @@ job uses the same folder.
 """
 
 from dataclasses import dataclass
-from typing import Any, List, Optional
+from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
@@ -28,8 +28,8 @@ ConfigStore.instance().store(group="hydra/sweeper", name="named", node=NamedRunS
 
 class NamedRunSweeper(BasicSweeper):
     def split_arguments(  # type: ignore[override]  # an instance method: it reads the sweep's config
-        self, overrides: List[Override], max_batch_size: Optional[int]
-    ) -> List[List[List[str]]]:
+        self, overrides: list[Override], max_batch_size: int | None
+    ) -> list[list[list[str]]]:
         batches = BasicSweeper.split_arguments(overrides, max_batch_size)
         jobs = [job for batch in batches for job in batch]
         exclude = list(self.config.hydra.job.config.override_dirname.exclude_keys) if self.config else []
