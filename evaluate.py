@@ -11,14 +11,17 @@ after every metric as results.md / .csv / .json in the run folder.
 
 from __future__ import annotations
 
+import json
 import logging
+import tempfile
 from pathlib import Path
 
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from gpen.data.testsets import ImagePairs, open_testset
+from gpen.cli.make_testset import write_synthetic_testset
+from gpen.data.testsets import ImagePairs, TestSet, open_testset
 from gpen.metrics.benchmark import benchmark, restore_folder, save_test_faces
 from gpen.metrics.report import ResultsTable
 from gpen.sweep.runs import log_failure
@@ -44,12 +47,34 @@ def restore_testset(cfg: DictConfig, inputs: Path, device: torch.device) -> tupl
     return out_dir, notes
 
 
+def synthetic_testset(cfg: DictConfig, folder: Path) -> Path:
+    """testset=synthetic: built-in faces, made like `gpen-make-testset --synthetic` (official degradation
+    model at synthetic.degradation_scale), at synthetic.size or the generator's size."""
+    from gpen.models import load_generator
+
+    settings = dict(OmegaConf.to_container(cfg.synthetic))
+    if settings["size"] is None:
+        if cfg.checkpoint is None:
+            raise ValueError("testset=synthetic with `restored`: set synthetic.size to the restored images' size")
+        settings["size"] = load_generator(cfg.checkpoint).out_size
+    write_synthetic_testset(folder, **settings)
+    return folder
+
+
 def run(cfg: DictConfig, run_dir: Path) -> ResultsTable:
+    if cfg.testset != "synthetic":
+        return evaluate_testset(cfg, run_dir, open_testset(cfg.testset))
+    with tempfile.TemporaryDirectory(prefix=".synthetic_testset_", dir=run_dir) as tmp:
+        return evaluate_testset(cfg, run_dir, open_testset(synthetic_testset(cfg, Path(tmp))), "synthetic")
+
+
+def evaluate_testset(cfg: DictConfig, run_dir: Path, testset: TestSet, label: str | None = None) -> ResultsTable:
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
-    testset = open_testset(cfg.testset)
     if (cfg.checkpoint is None) == (cfg.restored is None):
         raise ValueError("give exactly one of `checkpoint` (restore, then score) or `restored` (score a folder)")
     metadata = {"checkpoint": cfg.checkpoint, "restored_folder": cfg.restored}
+    if label is not None:  # a temporary folder: record how it was made instead of its path
+        metadata["testset"] = f"{label}: " + json.dumps(OmegaConf.to_container(cfg.synthetic), sort_keys=True)
     if cfg.checkpoint is not None:
         restored, metadata["restoration"] = restore_testset(cfg, testset.inputs, device)
         metadata["restoration"]["generator_overrides"] = OmegaConf.to_container(cfg.generator_overrides)
