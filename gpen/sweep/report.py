@@ -148,6 +148,9 @@ def _build_table(key: str, runs: list[Run], names: dict[Path, str], keys: list[s
             groups[group] = Row(label if SEED_KEY in keys else names[run.path], values)
         groups[group].runs.append(run)
     table.rows = list(groups.values())
+    for row in table.rows:  # a row of one run is that run, named as such (its seed included)
+        if len(row.runs) == 1:
+            row.name = names[row.runs[0].path]
     for row in table.rows:
         _aggregate(row, table.metrics)
     _mark_best(table)
