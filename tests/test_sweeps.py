@@ -148,6 +148,27 @@ class SignalAt(pl.Callback):
             os.kill(os.getpid(), self.signum)
 
 
+def test_cluster_signal_saves_first_then_reaches_the_launchers_handler(tmp_path):
+    """submitit's SIGUSR2 handler (requeue, then exit) must run after last.ckpt is saved, not mid-step."""
+    cfg = compose_train(*TINY, "trainer.max_steps=5", f"paths.run_dir={tmp_path}")
+    calls = []
+
+    def launcher_handler(signum, frame):  # stands in for submitit's checkpoint_and_try_requeue
+        last = tmp_path / "checkpoints" / "last.ckpt"
+        calls.append(torch.load(last, weights_only=False)["global_step"] if last.is_file() else None)
+
+    previous = signal.signal(signal.SIGUSR2, launcher_handler)
+    try:
+        trainer = build_trainer(cfg)
+        trainer.callbacks.append(SignalAt(1, signal.SIGUSR2))
+        trainer.fit(build_module(cfg), datamodule=instantiate(cfg.data))
+        assert calls == [2] and trainer.global_step == 2  # saved at the step boundary, then handed on
+        assert signal.getsignal(signal.SIGUSR2) is launcher_handler  # restored after training
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert not (tmp_path / "results.json").exists()  # stopped by a signal: scored when resumed
+
+
 @pytest.mark.slow
 def test_interrupted_job_is_not_scored_and_its_relaunch_resumes_and_scores(tmp_path, caplog):
     run_dir = tmp_path / "experiment=ablation_sft"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from omegaconf import OmegaConf
 
 from gpen.metrics.report import ResultsTable
 
@@ -70,7 +70,7 @@ def find_runs(paths: list[Path]) -> list[Path]:
 def _yaml(path: Path, default):
     if not path.is_file():
         return default
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or default
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=False) or default
 
 
 def log_tail(run: Path, lines: int = LOG_TAIL) -> str:
