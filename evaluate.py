@@ -1,4 +1,4 @@
-"""Benchmark a restoration model on a test set: PSNR, SSIM, LPIPS, FID, NIQE, Deg (LMD) (DESIGN §5).
+"""Benchmark a restoration model on a test set: PSNR, SSIM, LPIPS, FID, NIQE, Deg (LMD) (docs/evaluation.md).
 
     python evaluate.py testset=data/celeba_test checkpoint=GFPGANv1.3.pth metrics.fid.reference_stats=ffhq.npz
     python evaluate.py testset=data/webphoto_test restored=outputs/restore/webphoto method_name=ours
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import tempfile
 from pathlib import Path
 
@@ -103,8 +104,21 @@ def log_to_wandb(cfg: DictConfig, table: ResultsTable, run_dir: Path) -> None:
     run.finish()
 
 
+def usage_error(cfg: DictConfig) -> str | None:
+    """A one-line message for a command line that cannot run, before any work (exit status 2)."""
+    if OmegaConf.is_missing(cfg, "testset"):
+        return "error: no test set given: add testset=<folder> (see python evaluate.py --help)"
+    if (cfg.checkpoint is None) == (cfg.restored is None):
+        return ("error: give exactly one of checkpoint=<generator file> (restore, then score) or "
+                "restored=<folder> (score already-restored images); see python evaluate.py --help")
+    return None
+
+
 @hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
+    if message := usage_error(cfg):
+        print(message, file=sys.stderr)
+        raise SystemExit(2)
     with log_failure():  # the traceback lands in <run>/evaluate.log, where gpen-report finds it
         run(cfg, Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir))
 

@@ -1,7 +1,7 @@
 """Train a GFP-GAN (Wang et al., CVPR 2021) with Lightning and Hydra.
 
     python train.py                                        # small model, synthetic faces, CPU, a few minutes
-    python train.py experiment=gfpgan_v1 data.root=PATH    # the paper recipe at 512 (DESIGN §3)
+    python train.py experiment=gfpgan_v1 data.root=PATH    # the paper recipe at 512 (docs/training.md)
     python train.py trainer.devices=4 trainer=ddp          # multi-GPU; trainer.num_nodes=M for multi-node
     python train.py trainer.precision=bf16-mixed           # mixed precision
     python train.py ckpt_path=last hydra.run.dir=outputs/train/<run>   # resume that run exactly
@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_info
 
 from gpen.lit.build import build_training
-from gpen.lit.checkpointing import find_resume_checkpoint
+from gpen.lit.checkpointing import TimeBudget, find_resume_checkpoint
 from gpen.lit.pretrained import load_pretrained
 from gpen.sweep.runs import log_failure
 
@@ -55,7 +55,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for note in load_pretrained(module, cfg.pretrained):  # missing files fail here, before any step
         rank_zero_info(f"Random init: {note}")
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    rank_zero_info(f"Finished at iteration {trainer.global_step}. Run folder: {run_dir.resolve()}")
+    budget = next((c for c in trainer.callbacks if isinstance(c, TimeBudget)), None)
+    if budget is not None and budget.stopped_at is not None:
+        rank_zero_info(f"Stopped by the time budget at iteration {trainer.global_step} of {trainer.max_steps} "
+                       f"(not finished). Continue: python train.py <same overrides> ckpt_path=last "
+                       f"hydra.run.dir={run_dir}")
+    else:
+        rank_zero_info(f"Finished at iteration {trainer.global_step}. Run folder: {run_dir.resolve()}")
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 
 

@@ -1,6 +1,6 @@
 """Benchmark: GFP-GAN degradation throughput at 512 px, ours vs a BasicSR-style reference.
 
-The reference is written here from the published recipe (DESIGN §4) the way BasicSR's pipeline
+The reference is written here from the published recipe (docs/degradation.md) the way BasicSR's pipeline
 does it: a dense 41x41 `cv2.filter2D` blur, float64 noise, JPEG through `cv2.imencode` of a float
 image, torchvision colour jitter on tensors. Both draw from the same parameter distribution.
 Reports images/s (wall) and CPU ms per image per core for 1 worker and for N worker processes, the

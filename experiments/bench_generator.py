@@ -1,4 +1,4 @@
-"""Speed and memory of the GFP-GAN generators at 512 (DESIGN §2): ours vs the official implementation.
+"""Speed and memory of the GFP-GAN generators at 512 (docs/architecture.md): ours vs the official code.
 
 For each configuration, in a fresh subprocess (so peak memory is that configuration's alone):
 forward time (eval, no grad, stored noise) and forward+backward time (train mode, fresh noise, loss on

@@ -1,4 +1,4 @@
-"""Parity of gpen's generators with the official GFP-GAN code, both architectures (DESIGN §2).
+"""Parity of gpen's generators with the official GFP-GAN code, both architectures (docs/architecture.md).
 
 For each network: build the official one, copy its state dict into ours with
 `load_state_dict(strict=True)` (which also proves the parameter names and shapes match), run both in

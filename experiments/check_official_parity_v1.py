@@ -1,4 +1,5 @@
-"""Parity of the original-architecture networks with the official GFP-GAN / BasicSR code (DESIGN §2).
+"""Parity of the original-architecture networks with the official GFP-GAN / BasicSR code
+(docs/architecture.md).
 
 Builds each official network, copies its state dict into ours with `load_state_dict(strict=True)`
 (which also proves the parameter names match), runs both in eval mode on the same input with the

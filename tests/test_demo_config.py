@@ -1,5 +1,5 @@
 """The built-in demo (`python train.py`) uses demo-scale choices; the paper recipe (`experiment=gfpgan_v1`
-and every experiment built on it) must keep the official DESIGN §3 / §4 values."""
+and every experiment built on it) must keep the official docs/training.md / docs/degradation.md values."""
 
 from pathlib import Path
 
@@ -20,7 +20,7 @@ def test_demo_degradation_is_scaled_to_64px():
     assert cfg.data.out_size == 64
     assert cfg.degradation.blur_kernel_size == 5
     assert list(cfg.degradation.blur_sigma) == [0.0125, 1.25]
-    assert cfg.model.generator.narrow == 0.25 and cfg.model.generator.num_style_feat == 128
+    assert cfg.model.generator.narrow == 0.125 and cfg.model.generator.num_style_feat == 128
 
 
 @pytest.mark.parametrize("experiment", PAPER_EXPERIMENTS)

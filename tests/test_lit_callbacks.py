@@ -18,11 +18,11 @@ from gpen.lit.pretrained import load_pretrained
 
 CONFIGS = str(Path(__file__).resolve().parents[1] / "configs")
 TINY = [
-    "data.out_size=32", "data.batch_size=2", "data.val_batch_size=2",
+    "scale=tiny", "data.out_size=32", "data.batch_size=2", "data.val_batch_size=2",
     "data.train_dataset.num_images=6", "data.val_dataset.num_images=2",
     "model.generator.num_style_feat=32", "model.generator.narrow=0.0625", "model.generator.num_mlp=1",
     "model.validator.num_samples=2", "loss.terms.gan.discriminator.narrow=0.0625",
-    "trainer.accelerator=cpu", "~callbacks.progress_bar", "trainer.enable_progress_bar=false",
+    "trainer.accelerator=cpu", "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false", "trainer.max_time=null", "trainer.limit_val_batches=0",
 ]
 

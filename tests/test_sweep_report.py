@@ -18,7 +18,7 @@ METRICS = {"psnr": {"_target_": "gpen.metrics.pixel.PSNR"}, "lpips": {"_target_"
 
 
 def make_run(sweep: Path, overrides: list[str], cells: dict | None, manifest: str = "aaaa",
-             log: str = "[INFO] step 10\n") -> Path:
+             log: str = "[INFO] step 10\n", finished: bool = True) -> Path:
     """A run folder as a Hydra multirun job leaves it; `cells` None: no results.json."""
     name = ",".join(o for o in overrides if not o.startswith("scale="))
     run = sweep / name
@@ -30,7 +30,8 @@ def make_run(sweep: Path, overrides: list[str], cells: dict | None, manifest: st
     metadata = {"testset": f"synthetic {manifest}", "image_set": {"root": f"synthetic {manifest}", "images": 4,
                                                                  "manifest_sha1": manifest},
                 "protocol": {"input_size": None, "resize": None}, "metrics": METRICS,
-                "directions": {"PSNR": "higher", "LPIPS": "lower"}, "metric_details": {}}
+                "directions": {"PSNR": "higher", "LPIPS": "lower"}, "metric_details": {},
+                "training": {"global_step": 300 if finished else 100, "max_steps": 300, "finished": finished}}
     ResultsTable(["PSNR", "LPIPS"], {name: cells, "Input": {"PSNR": 15.0, "LPIPS": 0.6}}, metadata).write(run)
     (run / "csv" / "version_0").mkdir(parents=True)
     (run / "csv" / "version_0" / "metrics.csv").write_text(
@@ -60,7 +61,7 @@ def craft_sweep(sweep: Path, strengths=(0.5, 1.0, 1.5), seeds=(0, 1)) -> None:
              log="[INFO] start\nTraceback (most recent call last):\n  File \"train.py\", line 1\nValueError: boom\n")
     make_run(sweep, ["scale=demo", "restore.sft_strength=2.5", "seed=0"], None, log="[INFO] step 100 of 300\n")
     make_run(sweep, ["scale=demo", "restore.sft_strength=1.0", "seed=9"], {"PSNR": 30.0, "LPIPS": 0.1},
-             manifest="bbbb")  # scored on another test set: never in the same table
+             manifest="bbbb", finished=False)  # another test set: never in the same table
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +91,8 @@ def test_pooled_seeds_best_values_and_input_row(crafted):
     best_psnr = statistics.fmean(expected)
     assert f"**{best_psnr:.4f} ± {statistics.stdev(expected):.4f}**" in text
     assert "| *Input* |" in text and "PSNR ↑" in text and "LPIPS ↓" in text
+    assert other["unfinished"] == ["restore.sft_strength=1.0,seed=9 (step 100 of 300)"] and not main["unfinished"]
+    assert "restore.sft_strength=1.0,seed=9 (step 100 of 300)" in text
 
 
 def test_failed_and_unfinished_runs_are_listed_with_their_log(crafted):

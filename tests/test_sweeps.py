@@ -22,15 +22,8 @@ from gpen.metrics.report import ResultsTable
 from gpen.sweep.naming import differing_keys, run_names, safe_dirname
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "data.out_size=32", "data.batch_size=2", "data.val_batch_size=2",
-    "data.train_dataset.num_images=4", "data.val_dataset.num_images=2",
-    "model.generator.num_style_feat=32", "model.generator.narrow=0.0625", "model.generator.num_mlp=1",
-    "model.validator.num_samples=2", "loss.terms.gan.discriminator.narrow=0.0625",
-    "trainer.val_check_interval=2", "trainer.log_every_n_steps=1", "trainer.max_time=null",
-    "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "~callbacks.progress_bar",
-    "callbacks.model_checkpoint.every_n_train_steps=100",
-    "callbacks.evaluation.synthetic.num_images=3", "callbacks.evaluation.saved_faces=2",
+TINY = [  # the tiny scale (32 px, a few images, random networks) with a small final evaluation
+    "scale=tiny", "callbacks.evaluation.synthetic.num_images=3", "callbacks.evaluation.saved_faces=2",
     "callbacks.evaluation.metrics.niqe=null",  # NIQE needs faces of 192 px and more
 ]
 # what every results.json holds, whether written by evaluate.py or by the end of training

@@ -12,12 +12,12 @@ from gpen.utils.pretrained import MissingWeightsError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
-    "data.out_size=32", "data.batch_size=2", "data.val_batch_size=2",
+    "scale=tiny", "data.out_size=32", "data.batch_size=2", "data.val_batch_size=2",
     "data.train_dataset.num_images=6", "data.val_dataset.num_images=2",  # 3 batches per epoch
     "model.generator.num_style_feat=32", "model.generator.narrow=0.0625", "model.generator.num_mlp=1",
     "model.validator.num_samples=2", "loss.terms.gan.discriminator.narrow=0.0625",
     "loss.terms.gan.r1_interval=2",  # lazy R1 inside the few steps
-    "trainer.accelerator=cpu", "~callbacks.progress_bar", "trainer.enable_progress_bar=false",
+    "trainer.accelerator=cpu", "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false", "trainer.max_time=null", "trainer.val_check_interval=2",
     "callbacks.model_checkpoint.every_n_train_steps=1", "callbacks.model_checkpoint.save_top_k=2",
 ]

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from gpen.cli.help import DefaultsHelpFormatter
 from gpen.data.testsets import ImagePairs, collate_same_size
 from gpen.metrics.fid import (
     INCEPTION_FILE,
@@ -45,15 +46,17 @@ def folder_features(folder: Path, network: torch.nn.Module, batch_size: int, dev
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="gpen-fid-stats", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="gpen-fid-stats", description=__doc__.split("\n")[0],
+                                     formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--input", required=True, type=Path, help="folder of HQ images (e.g. FFHQ 512)")
     parser.add_argument("--output", required=True, type=Path, help="statistics file to write (.npz)")
     parser.add_argument("--inception", default=INCEPTION_FILE,
-                        help=f"pytorch-fid Inception weights (path, or a name in the cache; default {INCEPTION_FILE})")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--num-workers", type=int, default=2)
+                        help="pytorch-fid Inception weights (path, or a name in experiments/pretrained_models/)")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per Inception batch")
+    parser.add_argument("--num-workers", type=int, default=2, help="image-reading processes")
     parser.add_argument("--size", type=int, default=None, help="resize images to size x size first (optional)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="torch device; cuda when available (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     return parser.parse_args(argv)
 

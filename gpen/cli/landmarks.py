@@ -1,4 +1,4 @@
-"""`gpen-landmarks`: detect five facial landmarks in a folder of faces and store them (DESIGN §3).
+"""`gpen-landmarks`: detect five facial landmarks in a folder of faces and store them (docs/training.md).
 
 The datasets turn the stored points into component boxes (eyes, mouth) for the component losses,
 for data that has no official landmark file. MTCNN from facenet-pytorch is used because its
@@ -13,6 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
+from gpen.cli.help import DefaultsHelpFormatter
 from gpen.data.landmarks import FiveLandmarkDetector, write_landmarks
 from gpen.utils.image_io import read_image, scan_images
 
@@ -20,7 +21,8 @@ log = logging.getLogger("gpen-landmarks")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="gpen-landmarks", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="gpen-landmarks", description=__doc__.split("\n")[0],
+                                     formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--input", type=Path, required=True, help="folder of face images (only read)")
     parser.add_argument("--output", type=Path, required=True, help="landmarks JSON file to write")
     parser.add_argument("--device", default="cpu", help="torch device for the detector")

@@ -1,4 +1,4 @@
-"""`gpen-make-testset`: a fixed paired test set, the CelebA-Test recipe (paper §4.1, DESIGN §4-5).
+"""`gpen-make-testset`: a fixed paired test set, the CelebA-Test recipe (GFP-GAN §4.1).
 
 From a folder of HQ aligned faces (or N built-in synthetic faces) write
 
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gpen.cli.help import DefaultsHelpFormatter
 from gpen.data.degradation import GFPGANDegradation
 from gpen.data.folder import resize_square
 from gpen.data.items import sample_rng
@@ -34,15 +35,17 @@ SYNTHETIC_TEST_FIRST_ID = 2_000_000  # training faces are ids 0.., validation fa
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="gpen-make-testset", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="gpen-make-testset", description=__doc__.split("\n")[0],
+                                     formatter_class=DefaultsHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", type=Path, help="folder of HQ aligned faces (only read)")
     source.add_argument("--synthetic", type=int, metavar="N", help="use N built-in synthetic faces")
     parser.add_argument("--output", type=Path, required=True, help="output folder (gets gt/, lq/, manifest.json)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="image i is degraded with the RNG of (seed, 0, i)")
     parser.add_argument("--first-id", type=int, default=SYNTHETIC_TEST_FIRST_ID,
                         help="id of the first synthetic face (default: disjoint from training and validation faces)")
-    parser.add_argument("--degradation-scale", type=float, default=1.0, help="DESIGN §6.1 knob, 0-1.5")
+    parser.add_argument("--degradation-scale", type=float, default=1.0,
+                        help="degradation strength: 0 = LQ is GT, 1 = official, up to 1.5 (docs/degradation.md)")
     parser.add_argument("--size", type=int, default=512, help="output side in pixels")
     parser.add_argument("--strict", action="store_true", help="stop on unreadable input files instead of skipping")
     parser.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output folder")
@@ -85,7 +88,7 @@ def make_testset(args: argparse.Namespace, degradation: GFPGANDegradation | None
         write_image(args.output / "lq" / f"{name}.png", lq)
         entries.append({"name": f"{name}.png", "source": source, "params": params})
     manifest = {
-        "recipe": "GFP-GAN degradation (DESIGN §4), CelebA-Test style fixed pairs",
+        "recipe": "GFP-GAN degradation (docs/degradation.md), CelebA-Test style fixed pairs",
         "seed": args.seed,
         "size": args.size,
         "degradation_scale": degradation.degradation_scale,

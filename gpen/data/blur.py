@@ -1,4 +1,4 @@
-"""Gaussian blur kernels of the GFP-GAN degradation model (paper §4.1, DESIGN §4) and a fast blur.
+"""Gaussian blur kernels of the GFP-GAN degradation model (paper §4.1, docs/degradation.md) and a fast blur.
 
 The official pipeline builds a 41x41 (an)isotropic Gaussian kernel and convolves it densely with
 `cv2.filter2D`, about half of the per-image degradation time at 512 px. An isotropic or axis-aligned

@@ -1,4 +1,4 @@
-"""Facial component boxes (left eye, right eye, mouth) for the component losses (paper §3.3, DESIGN §3).
+"""Facial component boxes (left eye, right eye, mouth) for the component losses (paper §3.3).
 
 A box is (x1, y1, x2, y2) in pixels at the dataset's `out_size`, in continuous coordinates (pixel i
 covers [i, i + 1)), so a horizontal flip maps x to W - x exactly and swaps the two eyes. "Left eye"
@@ -24,7 +24,7 @@ import numpy as np
 COMPONENTS: tuple[str, ...] = ("left_eye", "right_eye", "mouth")
 #: Reference resolution of the official landmark file and of the minimum half size below.
 REFERENCE_SIZE = 512
-#: DESIGN §3: half size = max(max(w, h) / 2, 16) at 512 px; eyes enlarged x1.4.
+#: docs/training.md: half size = max(max(w, h) / 2, 16) at 512 px; eyes enlarged x1.4.
 MIN_HALF_SIZE = 16.0
 EYE_ENLARGE_RATIO = 1.4
 #: FFHQ-aligned 512 px five-point template: left eye, right eye, nose tip, left and right mouth corner
@@ -63,7 +63,7 @@ def boxes_from_official(entry: Mapping[str, Sequence[float]], out_size: int,
 
 def boxes_from_points(points: dict[str, np.ndarray], out_size: int,
                       eye_enlarge_ratio: float = EYE_ENLARGE_RATIO) -> dict[str, Box]:
-    """Boxes from each part's landmark points (N, 2) at `out_size`: DESIGN §3 rule.
+    """Boxes from each part's landmark points (N, 2) at `out_size`: docs/training.md rule.
 
     Centre = mean of the points; half = max(max(w, h) / 2, 16 * out_size / 512); eyes x ratio.
     """

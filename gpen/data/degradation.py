@@ -1,4 +1,4 @@
-"""The GFP-GAN degradation model (paper §4.1 eq. (1), DESIGN §4) with the `degradation_scale` knob (§6.1).
+"""The GFP-GAN degradation model (paper §4.1 eq. (1)) with the `degradation_scale` knob (docs/degradation.md).
 
     x = JPEG_q((y * k_sigma) downsampled by r + n_delta) upsampled back, then colour jitter and rare gray.
 
@@ -53,7 +53,7 @@ class GFPGANDegradation:
         saturation: Sequence[float] = (0.0, 1.5),
         hue: Sequence[float] = (-0.1, 0.1),
         gray_prob: float = 0.01,
-        degradation_scale: float = 1.0,                    # DESIGN §6.1 knob, 0 = identity
+        degradation_scale: float = 1.0,                    # docs/knobs.md, 0 = identity
     ) -> None:
         self.blur_kernel_size = check_odd("degradation.blur_kernel_size", blur_kernel_size, minimum=3)
         self.blur_sigma = check_interval("degradation.blur_sigma", blur_sigma, 1e-3, 100.0)

@@ -1,6 +1,6 @@
 """One training sample from an HQ face: flip, degrade, and pack as the dict every model part reads.
 
-Shared by the folder and synthetic datasets (paper §4.1 training data, DESIGN §3–4). A sample is
+Shared by the folder and synthetic datasets (paper §4.1 training data; docs/training.md). A sample is
 fully fixed by (seed, epoch, index): the flip and every degradation parameter are drawn from
 `np.random.default_rng([seed, epoch, index])`, so it does not matter which worker builds it.
 

@@ -1,4 +1,4 @@
-"""Five-point facial landmarks for component boxes (DESIGN §3): detection and the landmarks file.
+"""Five-point facial landmarks for component boxes (docs/training.md): detection and the landmarks file.
 
 `gpen-landmarks` runs MTCNN from facenet-pytorch (its weights ship inside the package, so it works
 offline) on every image of a folder and stores the points in a JSON file:

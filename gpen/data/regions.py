@@ -1,4 +1,4 @@
-"""Face-region label table (DESIGN §6.3), shared by datasets, region-weighted losses and inference.
+"""Face-region label table (docs/knobs.md), shared by datasets, region-weighted losses and inference.
 
 A region map is an integer (H, W) array holding one of these ids per pixel. Data whose regions are
 unknown uses OTHER everywhere, so the `other` weight applies to it.

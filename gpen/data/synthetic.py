@@ -5,7 +5,7 @@ Each face is drawn from a seed in FFHQ-aligned normalised coordinates (eyes, nos
 512 alignment template), with a skin tone, face shape, hair, brows, eyes with iris and pupil, nose
 shading, lips, background and directional lighting, plus fine texture (skin pores, iris streaks,
 hair strands, brow strokes, lip lines) that blur, downsampling and JPEG destroy. Component boxes
-come from the drawn geometry with the DESIGN §3 rule, and per-pixel region labels from the same
+come from the drawn geometry with the docs/training.md rule, and per-pixel region labels from the same
 masks that paint the pixels, so labels and pixels line up exactly.
 """
 
@@ -223,7 +223,7 @@ class SyntheticFaceDataset(Dataset):
     """`num_images` synthetic faces at `out_size`, degraded on the fly; face i is `render_face(first_id + i)`.
 
     Train and validation sets use disjoint `first_id` ranges. Regions are exact, so the region
-    weights of DESIGN §6.3 can be trained on this data.
+    weights of docs/knobs.md can be trained on this data.
     """
 
     def __init__(self, num_images: int, out_size: int, degradation: GFPGANDegradation, seed: int = 0,

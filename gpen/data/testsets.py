@@ -1,4 +1,5 @@
-"""Reading benchmark test sets: paired (CelebA-Test style `lq/` + `gt/`) and unpaired folders (DESIGN §5).
+"""Reading benchmark test sets: paired (CelebA-Test style `lq/` + `gt/`) and unpaired folders
+(docs/evaluation.md).
 
 A paired set is a folder with `lq/` (degraded inputs) and `gt/` (ground truth), as written by
 `gpen-make-testset`; files are matched by name without suffix. Any other folder of images (LFW-Test,

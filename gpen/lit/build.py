@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gpen.lit.checkpointing import AtomicCheckpointIO
-from gpen.lit.module import GFPGANModule
+from gpen.lit.module import GANModule
 from gpen.losses.base import LossTerm
 from gpen.losses.pixel import RegionWeightMap
 
@@ -20,20 +21,30 @@ from gpen.losses.pixel import RegionWeightMap
 def build_loss_terms(loss_cfg: DictConfig) -> dict[str, LossTerm]:
     """Instantiate every term of `loss.terms` whose weight is not 0 (weight 0: the term and its network
     are never built). Region weights are validated even when no per-pixel term uses them."""
-    RegionWeightMap(OmegaConf.to_container(loss_cfg.region_weights, resolve=True))
+    if loss_cfg.get("region_weights") is not None:
+        RegionWeightMap(OmegaConf.to_container(loss_cfg.region_weights, resolve=True))
     return {name: instantiate(term, name=name) for name, term in loss_cfg.terms.items() if term.weight != 0}
 
 
+def build_regularizers(loss_cfg: DictConfig) -> dict[str, torch.nn.Module]:
+    """Lazy generator regularisers of `loss.regularizers` whose weight is not 0."""
+    regs = loss_cfg.get("regularizers") or {}
+    return {name: instantiate(reg, name=name) for name, reg in regs.items() if reg.weight != 0}
+
+
 def generator_spec(model_cfg: DictConfig) -> dict[str, Any]:
-    """The {"arch", "kwargs"} record stored in checkpoints so inference can rebuild the generator."""
+    """The {"arch", "kwargs"} record stored in checkpoints so inference can rebuild the generator.
+
+    A prior run records its StyleGAN2 `decoder` (what it exports), not the unconditional wrapper."""
     kwargs = OmegaConf.to_container(model_cfg.generator, resolve=True)
+    kwargs = kwargs.get("decoder", kwargs)
     kwargs.pop("_target_")
     return {"arch": model_cfg.arch, "kwargs": kwargs}
 
 
-def build_module(cfg: DictConfig) -> GFPGANModule:
+def build_module(cfg: DictConfig) -> GANModule:
     optim = instantiate(cfg.optim)
-    return GFPGANModule(
+    return GANModule(
         generator=instantiate(cfg.model.generator),
         losses=build_loss_terms(cfg.loss),
         generator_optimizer=optim.generator,
@@ -43,6 +54,8 @@ def build_module(cfg: DictConfig) -> GFPGANModule:
         ema_decay=cfg.model.ema_decay,
         max_consecutive_nonfinite=cfg.model.max_consecutive_nonfinite,
         validator=instantiate(cfg.model.validator) if cfg.model.get("validator") else None,
+        regularizers=build_regularizers(cfg.loss),
+        input_key=cfg.model.get("input_key", "lq"),
     )
 
 
@@ -53,7 +66,7 @@ def build_trainer(cfg: DictConfig) -> pl.Trainer:
                        plugins=[AtomicCheckpointIO()])
 
 
-def build_training(cfg: DictConfig) -> tuple[GFPGANModule, pl.LightningDataModule, pl.Trainer]:
+def build_training(cfg: DictConfig) -> tuple[GANModule, pl.LightningDataModule, pl.Trainer]:
     """Seed, then build module, datamodule and trainer (in that order, so initialisation is seeded)."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = build_module(cfg)

@@ -9,14 +9,20 @@
   hydra-submitit-launcher) runs after the save instead of interrupting the step, so a requeued job resumes
   from the step it reached (train.py ckpt_path=auto).
 - `export_generator_ema` / `ExportGeneratorEMA`: `<run>/checkpoints/generator_ema.pth` =
-  {"params_ema": EMA state dict, "gpen_generator": {"arch", "kwargs"}}, the file inference loads.
+  {"params_ema": EMA state dict, "gpen_generator": {"arch", "kwargs"}, "step"}, the file inference loads.
+  For a prior run the file holds the StyleGAN2 decoder alone, in the released prior layout. An export
+  is never replaced by one from an earlier step (a resumed run that stops early keeps the newer file).
+- `TimeBudget`: stops a run after a wall-time budget counted from this process's start (a resumed run
+  gets a fresh budget), saving `last.ckpt` at the stopping step and saying how to continue.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,20 +102,93 @@ def find_resume_checkpoint(run_dir: str | os.PathLike) -> Path | None:
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
+def exported_network(generator: torch.nn.Module) -> torch.nn.Module:
+    """What the export holds: the generator, or for a prior model its StyleGAN2 decoder."""
+    attribute = getattr(generator, "export_attribute", None)
+    return getattr(generator, attribute) if attribute else generator
+
+
+def export_step(path: str | os.PathLike) -> int | None:
+    """The training step an existing export was written at (None: no file, or written before steps were kept)."""
+    if not Path(path).is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True).get("step")
+    except (OSError, RuntimeError, EOFError, ValueError, AttributeError, pickle.UnpicklingError):  # replaced, never trusted
+        return None
+
+
 def export_generator_ema(pl_module: pl.LightningModule, path: str | os.PathLike) -> Path:
-    """Write the EMA generator and its constructor spec to `path` (atomically)."""
-    state = {k: v.detach().cpu() for k, v in pl_module.generator_ema.state_dict().items()}
-    atomic_torch_save({"params_ema": state, "gpen_generator": pl_module.generator_spec}, path)
+    """Write the EMA generator, its constructor spec and the step to `path` (atomically)."""
+    network = exported_network(pl_module.generator_ema)
+    state = {k: v.detach().cpu() for k, v in network.state_dict().items()}
+    atomic_torch_save({"params_ema": state, "gpen_generator": pl_module.generator_spec,
+                       "step": int(pl_module.global_step)}, path)
     return Path(path)
 
 
 class ExportGeneratorEMA(pl.Callback):
-    """At the end of fit, export `<dirpath>/generator_ema.pth` (rank zero only)."""
+    """At the end of fit, export `<dirpath>/generator_ema.pth` (rank zero only), unless a newer one exists."""
 
     def __init__(self, dirpath: str, filename: str = "generator_ema.pth") -> None:
         self.path = Path(dirpath) / filename
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.is_global_zero:
-            export_generator_ema(pl_module, self.path)
-            pl.utilities.rank_zero_info(f"Exported EMA generator to {self.path}")
+        if not trainer.is_global_zero:
+            return
+        existing = export_step(self.path)
+        if existing is not None and existing > trainer.global_step:
+            pl.utilities.rank_zero_warn(
+                f"Kept {self.path} (step {existing}): this run ended at step {trainer.global_step}, "
+                "and an export is never replaced by an older one.")
+            return
+        export_generator_ema(pl_module, self.path)
+        pl.utilities.rank_zero_info(f"Exported EMA generator (step {trainer.global_step}) to {self.path}")
+
+
+def parse_duration(value: str | float) -> float:
+    """'DD:HH:MM:SS' (Lightning's max_time format) or seconds -> seconds."""
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        parts = [float(p) for p in str(value).split(":")]
+        if len(parts) != 4:
+            raise ValueError(f"callbacks.time_budget.max_time: expected DD:HH:MM:SS or seconds, got {value!r}")
+        seconds = ((parts[0] * 24 + parts[1]) * 60 + parts[2]) * 60 + parts[3]
+    if seconds <= 0:
+        raise ValueError(f"callbacks.time_budget.max_time must be positive, got {value!r}")
+    return seconds
+
+
+class TimeBudget(pl.Callback):
+    """Stop after `max_time` of training in this process; save last.ckpt at that step and say so.
+
+    Lightning's own `max_time` stores the elapsed time in the checkpoint, so a resumed run inherits a
+    spent timer, and it stops without saving. This budget starts afresh in every process."""
+
+    def __init__(self, dirpath: str, max_time: str | float | None) -> None:
+        self.dirpath = dirpath
+        self.seconds = None if max_time is None else parse_duration(max_time)
+        self._start: float | None = None
+        self.stopped_at: int | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.monotonic()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if self.seconds is None or self._start is None or trainer.should_stop:
+            return
+        over = time.monotonic() - self._start >= self.seconds
+        if not trainer.strategy.reduce_boolean_decision(over, all=False):
+            return
+        if trainer.global_step >= (trainer.max_steps if trainer.max_steps > 0 else float("inf")):
+            return  # the run is complete anyway
+        path = os.path.join(self.dirpath, "last.ckpt")
+        trainer.save_checkpoint(path)
+        self.stopped_at = trainer.global_step
+        trainer.should_stop = True
+        pl.utilities.rank_zero_warn(
+            f"Stopped by the time budget (callbacks.time_budget.max_time={self.seconds:.0f} s) at iteration "
+            f"{trainer.global_step} of {trainer.max_steps}; saved {path}. Continue with: python train.py "
+            f"<same overrides> ckpt_path=last hydra.run.dir=<this run folder> (a fresh time budget), or raise "
+            "callbacks.time_budget.max_time / set it to null.")

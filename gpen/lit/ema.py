@@ -1,4 +1,4 @@
-"""Generator exponential moving average (GFP-GAN training recipe, DESIGN §3: decay 0.5^(32/10000)).
+"""Generator exponential moving average (GFP-GAN training recipe, docs/training.md: decay 0.5^(32/10000)).
 
 The EMA generator is a plain copy of the generator (so its state-dict keys are the generator's own,
 `generator_ema.*` inside the Lightning checkpoint). Trainable parameters are averaged with torch's

@@ -6,7 +6,8 @@ The default test set is built-in synthetic faces from an id range disjoint from 
 validation (1,000,000..) faces, degraded by the run's own degradation model at a fixed severity, so
 every run of a sweep -- even a training-severity sweep -- is scored on the same pairs. Any
 `gpen-make-testset` folder can be given instead. A run stopped by a preemption signal is not scored
-(it will resume); a resumed run that already scored its final step is not scored twice.
+(it will resume); a run stopped by its time budget is scored, marked `training.finished: false`, and
+scored again when it is continued; a re-launched run that already scored its step is not scored twice.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class EvaluateAtEnd(pl.Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not (self.enabled and trainer.is_global_zero):
             return
+        if getattr(pl_module, "input_key", "lq") is None:
+            rank_zero_info("Unconditional model (a prior): no test set to restore, no final evaluation.")
+            return
         if any(isinstance(cb, PreemptionCheckpoint) and cb.preempted for cb in trainer.callbacks):
             rank_zero_info("Stopped by a signal: no final evaluation (it runs when the resumed run ends).")
             return
@@ -101,6 +105,7 @@ class EvaluateAtEnd(pl.Callback):
             "restoration": {"generator": "EMA generator in memory", "restored_images": len(inputs),
                             "input_resized_to": size, "skipped_inputs": inputs.skipped.as_dict()},
             "training": {"run_dir": str(self.run_dir.resolve()), "global_step": trainer.global_step,
+                         "max_steps": trainer.max_steps, "finished": trainer.global_step >= trainer.max_steps,
                          "epoch": trainer.current_epoch},
         }
         table = benchmark(restored, testset, self.run_dir.name, self.metrics, self.protocol, self.run_dir,

@@ -1,9 +1,13 @@
-"""GFP-GAN training as one LightningModule with manual optimisation (GFP-GAN §3.4, DESIGN §3).
+"""GAN training as one LightningModule with manual optimisation: GFP-GAN restoration (GFP-GAN §3.4) and
+the unconditional StyleGAN2 prior (Karras et al., CVPR 2020) are the same loop with other networks and
+loss terms (docs/training.md).
 
 Each iteration: (1) generator step on the sum of all weighted loss terms, discriminators frozen;
+(1b) lazy generator regularisers (path length) in their own generator step when due;
 (2) one step per adversarial term for its discriminator(s) (global D with lazy R1, facial-component Ds);
-(3) EMA update of the generator; (4) every LR scheduler steps once. `trainer.global_step` counts
-iterations: only the generator optimiser goes through the step counter, the discriminator optimisers are
+(3) EMA update of the generator; (4) every LR scheduler steps once. The generator's input is
+`batch[input_key]` (the LQ face); with `input_key=None` it is unconditional and gets the batch size.
+`trainer.global_step` counts iterations: only the generator optimiser goes through the step counter, the discriminator optimisers are
 stepped through the strategy (precision plugin included) without counting.
 
 Non-finite losses or gradients skip the whole iteration (counted as `train/skipped_steps`); after
@@ -42,10 +46,10 @@ class NonFiniteLossError(RuntimeError):
     """Too many iterations in a row with NaN/Inf losses or gradients."""
 
 
-class GFPGANModule(pl.LightningModule):
+class GANModule(pl.LightningModule):
     def __init__(
         self,
-        generator: nn.Module,                                 # GFPGANv1 / GFPGANv1Clean
+        generator: nn.Module,                                 # GFPGANv1 / GFPGANv1Clean / UnconditionalStyleGAN2
         losses: Mapping[str, LossTerm],                       # named, weighted generator loss terms
         generator_optimizer: OptimizerFactory,                # partial(torch.optim.Adam, ...)
         discriminator_optimizers: Mapping[str, OptimizerFactory],  # one per adversarial term name
@@ -54,6 +58,8 @@ class GFPGANModule(pl.LightningModule):
         ema_decay: float = PAPER_EMA_DECAY,
         max_consecutive_nonfinite: int = 20,
         validator: RestorationValidator | None = None,        # val metrics and sample grids
+        regularizers: Mapping[str, nn.Module] | None = None,  # lazy generator regularisers (path length)
+        input_key: str | None = "lq",                         # batch key fed to the generator; None: unconditional
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -72,6 +78,8 @@ class GFPGANModule(pl.LightningModule):
         self.max_consecutive_nonfinite = int(check_range("model.max_consecutive_nonfinite",
                                                          max_consecutive_nonfinite, 1))
         self.validator = validator
+        self.regularizers = nn.ModuleDict(dict(regularizers or {}))
+        self.input_key = input_key
         self.skipped_steps = 0
         self.nonfinite_in_row = 0
 
@@ -91,13 +99,24 @@ class GFPGANModule(pl.LightningModule):
         return LossInputs(output=output, gt=batch["gt"], out_rgbs=list(out_rgbs),
                           regions=batch.get("regions"), boxes=boxes, step=self.global_step + 1)
 
+    def generator_input(self, batch: Mapping[str, Any], size: int | None = None) -> torch.Tensor | int:
+        """The generator's input for `batch` (its first `size` items): LQ faces, or a batch size."""
+        if self.input_key is None:
+            n = len(batch["gt"])
+            return n if size is None else min(size, n)
+        x = batch[self.input_key]
+        return x if size is None else x[:size]
+
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         g_opt, *d_opts = _as_list(self.optimizers())
         self.toggle_optimizer(g_opt)
-        output, out_rgbs = self.generator(batch["lq"], return_rgb=True)  # (B, 3, H, W), pyramid
+        output, out_rgbs = self.generator(self.generator_input(batch), return_rgb=True)  # (B, 3, H, W), pyramid
         inputs = self.loss_inputs(batch, output, out_rgbs)
         g_losses = {k: v for term in self.losses.values() for k, v in term(inputs).items()}
         g_ok = self._guarded_step(g_opt, sum(g_losses.values()), count_step=True)
+        if g_ok:
+            reg_losses, g_ok = self._regularize(g_opt, batch, inputs.step)
+            g_losses.update(reg_losses)
         self.untoggle_optimizer(g_opt)
         if not g_ok:
             return self._skip(g_losses)
@@ -115,6 +134,22 @@ class GFPGANModule(pl.LightningModule):
         for sch in _as_list(self.lr_schedulers()) if self.scheduler else []:
             sch.step()
         self._log_losses({**g_losses, **d_losses})
+
+    def _regularize(self, g_opt: Any, batch: Mapping[str, Any], step: int) -> tuple[dict, bool]:
+        """Due lazy regularisers, each in its own generator step on a shrunk batch (not counted)."""
+        losses: dict[str, torch.Tensor] = {}
+        for reg in self.regularizers.values():
+            if not reg.active(step):
+                continue
+            size = reg.shrunk(len(batch["gt"]))
+            image, _, latent = self.generator(self.generator_input(batch, size), return_latents=True,
+                                              return_rgb=False)
+            reduce_mean = lambda t: self.trainer.strategy.reduce(t, reduce_op="mean")
+            terms = reg(image, latent, reduce_mean)
+            losses.update(terms)
+            if not self._guarded_step(g_opt, sum(terms.values()), count_step=False):
+                return losses, False
+        return losses, True
 
     def _guarded_step(self, opt: Any, loss: torch.Tensor, count_step: bool) -> bool:
         """Backward, then step only if loss and gradients are finite on every rank."""
@@ -149,6 +184,9 @@ class GFPGANModule(pl.LightningModule):
     def _log_losses(self, losses: Mapping[str, torch.Tensor]) -> None:
         logs = {f"train/loss_{k}": v.detach() for k, v in losses.items()}
         logs["train/skipped_steps"] = float(self.skipped_steps)
+        for name, reg in self.regularizers.items():
+            if hasattr(reg, "mean_path_length"):
+                logs[f"train/{name}_mean"] = reg.mean_path_length.detach()
         self.log_dict(logs, on_step=True, prog_bar=False, batch_size=1)
         self.log("train/loss_g", sum(v for k, v in losses.items() if not k.startswith("d_")).detach(),
                  prog_bar=True, batch_size=1)
@@ -161,7 +199,12 @@ class GFPGANModule(pl.LightningModule):
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         if self.validator is None:
             return
-        output = self.generator_ema(batch["lq"], return_rgb=False)[0]
+        x = self.generator_input(batch)
+        if self.input_key is None:  # unconditional: fixed codes per batch, so sample grids are comparable
+            fixed = torch.Generator().manual_seed(batch_idx)
+            output = self.generator_ema(x, return_rgb=False, z=self.generator_ema.sample_z(x, fixed))[0]
+        else:
+            output = self.generator_ema(x, return_rgb=False)[0]
         self.validator.update(self, batch, output, batch_idx)
 
     def on_validation_epoch_end(self) -> None:
@@ -178,3 +221,6 @@ class GFPGANModule(pl.LightningModule):
         counters = checkpoint.get("gpen_counters", {})
         self.skipped_steps = counters.get("skipped_steps", 0)
         self.nonfinite_in_row = counters.get("nonfinite_in_row", 0)
+
+
+GFPGANModule = GANModule  # the module's name before it also trained priors; kept for existing imports

@@ -1,4 +1,4 @@
-"""Start-up loading of pretrained networks for training (DESIGN §7).
+"""Start-up loading of pretrained networks for training (experiments/pretrained_models/README.md).
 
 `pretrained.generator` (fine-tune from an official or own GFP-GAN checkpoint), `pretrained.stylegan2_prior`
 (the StyleGAN2 face prior), `pretrained.vgg19` (perceptual loss) and `pretrained.arcface` (identity loss)
@@ -12,18 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gpen.lit.module import GFPGANModule
+from gpen.lit.module import GANModule
 from gpen.losses.identity import IdentityLoss
 from gpen.losses.perceptual import PerceptualLoss
 from gpen.models import loading
 from gpen.utils.pretrained import resolve_weights
 
 
-def _terms(module: GFPGANModule, kind: type) -> list:
+def _terms(module: GANModule, kind: type) -> list:
     return [t for t in module.losses.values() if isinstance(t, kind)]
 
 
-def load_generator_weights(module: GFPGANModule, path: str) -> None:
+def load_generator_weights(module: GANModule, path: str) -> None:
     """Fine-tuning: load a whole generator checkpoint (EMA weights preferred) into `module.generator`."""
     file = resolve_weights(path, what="GFP-GAN generator to fine-tune", config_key="pretrained.generator",
                            disable_hint="pretrained.generator=null")
@@ -32,7 +32,7 @@ def load_generator_weights(module: GFPGANModule, path: str) -> None:
                         hint="Pick the model config of the file's architecture (model=gfpgan_v1 / gfpgan_clean).")
 
 
-def load_pretrained(module: GFPGANModule, cfg: Mapping[str, str | None]) -> list[str]:
+def load_pretrained(module: GANModule, cfg: Mapping[str, str | None]) -> list[str]:
     """Load every configured file; return one note per network that stays randomly initialised."""
     notes = []
     if cfg.get("generator"):

@@ -1,4 +1,4 @@
-"""Global adversarial loss: non-saturating logistic GAN with lazy R1 (GFP-GAN §3.4, DESIGN §3).
+"""Global adversarial loss: non-saturating logistic GAN with lazy R1 (GFP-GAN §3.4, docs/training.md).
 
 Generator: softplus(-D(G(x))) (weight 0.1). Discriminator: softplus(-D(y)) + softplus(D(G(x))), and
 every `r1_interval` discriminator steps the R1 penalty on real images, scaled (γ/2)·R1·interval so its

@@ -1,4 +1,4 @@
-"""Shared pieces of the GFP-GAN training objective (GFP-GAN §3.4, DESIGN §3).
+"""Shared pieces of the GFP-GAN training objective (GFP-GAN §3.4, docs/training.md).
 
 Every generator-side loss term is a small `nn.Module` that receives one `LossInputs` bundle and returns
 a dict of *already weighted* named losses, so the training module can sum them and log each one as

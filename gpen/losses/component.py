@@ -1,4 +1,4 @@
-"""Facial-component adversarial and style losses (GFP-GAN §3.4 "facial component loss", DESIGN §3).
+"""Facial-component adversarial and style losses (GFP-GAN §3.4 "facial component loss", docs/training.md).
 
 Left eye, right eye and mouth are cropped from output and GT with `torchvision.ops.roi_align`
 (80x80 eyes, 120x120 mouth at 512, scaled with the face size), each judged by its own small

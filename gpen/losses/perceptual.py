@@ -1,4 +1,4 @@
-"""Perceptual and style loss on VGG19 features (GFP-GAN §3.4, DESIGN §3).
+"""Perceptual and style loss on VGG19 features (GFP-GAN §3.4, docs/training.md).
 
 L1 between pre-ReLU VGG19 features of output and GT (conv1_2 0.1, conv2_2 0.1, conv3_4 1, conv4_4 1,
 conv5_4 1), plus a Gram-matrix style term (weight 50). The VGG trunk is ~48% of a paper training step's

@@ -1,5 +1,5 @@
 """Per-pixel restoration losses: the L1 pixel loss and the pyramid restoration loss (GFP-GAN §3.4),
-both optionally weighted per face region (DESIGN §6.3).
+both optionally weighted per face region (docs/knobs.md).
 
 Region weighting multiplies each pixel's L1 error by the weight of the face region it belongs to, so
 `(w · |x - y|).mean()`: all weights 1.0 is exactly the plain L1 of the paper, 0.0 leaves a region to the

@@ -1,4 +1,5 @@
-"""Benchmark metrics of blind face restoration (DESIGN §5), one module per family, one evaluation API.
+"""Benchmark metrics of blind face restoration (docs/evaluation.md): one module per family,
+one evaluation API.
 
 - `pixel`: PSNR, SSIM (RGB, 8-bit, no crop; opt-in per-channel mean/std matching)
 - `perceptual`: LPIPS (lpips package, VGG v0.1 by default)

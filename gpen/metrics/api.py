@@ -1,4 +1,4 @@
-"""One evaluation API over every metric family (DESIGN §5).
+"""One evaluation API over every metric family (docs/evaluation.md).
 
 `evaluate_rows` scores each "row" (a method's restored images, or the degraded inputs for the
 "Input" row) with every metric, metric by metric, and fills a `ResultsTable`; after each metric the

@@ -1,4 +1,4 @@
-"""The metric interface every benchmark number implements (DESIGN §5).
+"""The metric interface every benchmark number implements (docs/evaluation.md).
 
 A metric is fed batches of restored images (and, for full-reference metrics, the ground truth) as
 float tensors (B, 3, H, W) in [0, 1], RGB, on its device, and reduces them to one number. Pretrained

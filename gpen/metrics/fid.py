@@ -1,4 +1,5 @@
-"""FID (Heusel et al., NeurIPS 2017) with the pytorch-fid Inception-v3, as BFR papers report it (DESIGN §5).
+"""FID (Heusel et al., NeurIPS 2017) with the pytorch-fid Inception-v3, as BFR papers report it
+(docs/evaluation.md).
 
 Convention: 8-bit-rounded RGB in [0, 1] is resized to 299×299 (bilinear, no antialias, as
 pytorch-fid does), mapped to [-1, 1], and the 2048-d final average-pool features of the FID Inception

@@ -1,4 +1,4 @@
-"""Identity and geometry metrics: Deg (ArcFace angle) and LMD (landmark distance) (DESIGN §5).
+"""Identity and geometry metrics: Deg (ArcFace angle) and LMD (landmark distance) (docs/evaluation.md).
 
 Deg (GFP-GAN §4.1, "identity distance"): the angle in degrees between the ArcFace embeddings of the
 restored face and the ground truth; lower is better. Convention (the same preprocessing as the

@@ -1,4 +1,4 @@
-"""NIQE, the no-reference naturalness score (Mittal et al., IEEE SPL 2013), batched (DESIGN §5).
+"""NIQE, the no-reference naturalness score (Mittal et al., IEEE SPL 2013), batched (docs/evaluation.md).
 
 Convention: RGB in [0, 1] is rounded to 8 bits, converted to one luma channel on 0–255 and rounded,
 cropped to whole 96×96 blocks, and described at two scales (full, and half size by MATLAB-style

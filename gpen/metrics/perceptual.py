@@ -1,4 +1,5 @@
-"""LPIPS, the learned perceptual distance (Zhang et al., CVPR 2018), as BFR papers report it (DESIGN §5).
+"""LPIPS, the learned perceptual distance (Zhang et al., CVPR 2018), as BFR papers report it
+(docs/evaluation.md).
 
 Computed by the `lpips` package: VGG-16 trunk with the version 0.1 linear heads by default (AlexNet
 selectable), inputs in [-1, 1] (8-bit-rounded RGB in [0, 1] mapped by 2x − 1), full image, no

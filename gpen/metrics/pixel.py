@@ -1,4 +1,4 @@
-"""PSNR and SSIM on RGB images, the way BFR papers score CelebA-Test (DESIGN §5).
+"""PSNR and SSIM on RGB images, the way BFR papers score CelebA-Test (docs/evaluation.md).
 
 Convention: both images are rounded to 8 bits (the values a saved PNG holds), scored on all three
 RGB channels over the full image (no border crop) with a 0–255 data range; the reported number is

@@ -68,7 +68,7 @@ class FacialComponentDiscriminator(nn.Module):
     """VGG-style patch discriminator for one facial component crop (eye 80×80, mouth 120×120 at 512).
 
     forward(x, return_feats) -> (logit map (B, 1, H/4, W/4), [features at H/2 and H/4] or None);
-    the features feed the Gram-matrix component style loss (DESIGN §3).
+    the features feed the Gram-matrix component style loss (docs/training.md).
     """
 
     def __init__(self, resample_kernel: Sequence[int] = (1, 3, 3, 1)):

@@ -51,7 +51,7 @@ class GFPGANv1Clean(GFPGANBase):
     Ablation switches: `sft_half` (CS-SFT vs SFT), `use_sft=False` (latent-only: no condition convs,
     the prior sees only the W+ code), `different_w` (W+ vs one W), `input_is_latent` (the code is W,
     not z through the mapping MLP), `fix_decoder` (frozen prior), `narrow`, `channel_multiplier`, and
-    the fidelity knob `sft_strength` (DESIGN §6.5), an attribute that may be changed at any time.
+    the fidelity knob `sft_strength` (docs/knobs.md), an attribute that may be changed at any time.
     Defaults fit the released v1.3/v1.4 files except `sft_half` (they use True). The StyleGAN2 prior
     is loaded into `stylegan_decoder` by `gpen.models.loading.load_stylegan2_prior`.
     """

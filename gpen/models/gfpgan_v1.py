@@ -76,7 +76,7 @@ class GFPGANv1(GFPGANBase):
     Ablation switches: `sft_half` (CS-SFT vs SFT), `use_sft=False` (latent-only: no condition convs,
     the prior sees only the W+ code), `different_w` (W+ vs one W), `input_is_latent` (the code is W,
     not z through the mapping MLP), `fix_decoder` (frozen prior), `narrow`, `channel_multiplier`,
-    and the fidelity knob `sft_strength` (DESIGN §6.5), an attribute that may be changed at any time.
+    and the fidelity knob `sft_strength` (docs/knobs.md), an attribute that may be changed at any time.
     The StyleGAN2 prior is loaded into `stylegan_decoder` by `gpen.models.loading.load_stylegan2_prior`.
     """
 

@@ -1,4 +1,4 @@
-"""Loading pretrained and trained weights into the gpen networks by path, strictly (DESIGN §2, §7).
+"""Loading pretrained and trained weights into the gpen networks by path, strictly (docs/architecture.md).
 
 Official files (GFPGANv1.pth, GFPGANv1.3/1.4.pth, the StyleGAN2 prior, arcface_resnet18.pth,
 torchvision's vgg19-dcbb9e9d.pth) and our own checkpoints load with no key renaming by the user. A
@@ -259,7 +259,8 @@ def load_stylegan2_prior(generator: nn.Module, path: str | os.PathLike = STYLEGA
     file = resolve_weights(path, what="StyleGAN2 prior (GFP-GAN decoder)", config_key=config_key,
                            url=STYLEGAN2_PRIOR_URL, disable_hint=f"set {config_key}=null (random prior)")
     state = unwrap_state_dict(read_checkpoint(file), file)
-    decoder = getattr(generator, "stylegan_decoder", generator)
+    # GFP-GAN generators hold the prior as `stylegan_decoder`, the unconditional prior model as `decoder`
+    decoder = getattr(generator, "stylegan_decoder", None) or getattr(generator, "decoder", generator)
     inferred = infer_stylegan2_kwargs(state)
     used = infer_stylegan2_kwargs(decoder.state_dict())
     hint = fitting_settings(inferred, used)

@@ -12,7 +12,7 @@ def spatial_feature_transform(features: torch.Tensor, scale: torch.Tensor, shift
                               channel_split: bool, strength: float = 1.0) -> torch.Tensor:
     """Return `features * scale + shift`, on the second half of the channels only if `channel_split`.
 
-    `strength` is the fidelity knob α of DESIGN §6.5: scale -> 1 + α(scale - 1), shift -> α·shift,
+    `strength` is the fidelity knob α of docs/knobs.md: scale -> 1 + α(scale - 1), shift -> α·shift,
     so α = 0 leaves the prior's features untouched and α = 1 is the trained model.
     """
     if strength != 1.0:

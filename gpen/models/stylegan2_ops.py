@@ -218,7 +218,7 @@ class ResBlock(nn.Module):
 
 
 def stylegan2_channels(channel_multiplier: float, narrow: float) -> dict[int, int]:
-    """Feature width per resolution of StyleGAN2 (DESIGN §2): 512 up to 32 px, then halving."""
+    """Feature width per resolution of StyleGAN2 (docs/architecture.md): 512 up to 32 px, then halving."""
     base = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * channel_multiplier, 128: 128 * channel_multiplier,
             256: 64 * channel_multiplier, 512: 32 * channel_multiplier, 1024: 16 * channel_multiplier}
     return {res: int(width * narrow) for res, width in base.items()}

@@ -1,4 +1,4 @@
-"""VGG19 feature extractor for the perceptual and style losses (GFP-GAN §3.4, DESIGN §3).
+"""VGG19 feature extractor for the perceptual and style losses (GFP-GAN §3.4, docs/training.md).
 
 Built on torchvision's VGG19 so the ImageNet weights file torchvision publishes
 (`vgg19-dcbb9e9d.pth`) loads unchanged through `gpen.models.loading.load_vgg19`. Features are taken

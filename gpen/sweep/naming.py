@@ -12,6 +12,8 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 
+from omegaconf import OmegaConf
+
 MAX_NAME = 150
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@:~-]")
 
@@ -56,3 +58,10 @@ def run_names(jobs: Sequence[Sequence[str]], exclude: Iterable[str] = ()) -> lis
             names[i] = f"{name}-{i}"
         seen[name] = i
     return names
+
+
+def register_resolvers() -> None:
+    """`${gpen.or:VALUE,DEFAULT}`: DEFAULT where VALUE is null -- e.g. a study folder named by the
+    chosen `scale`, or `paper` when none is chosen. Registered when Hydra loads gpen's plugin."""
+    if not OmegaConf.has_resolver("gpen.or"):
+        OmegaConf.register_new_resolver("gpen.or", lambda value, default: default if value is None else value)

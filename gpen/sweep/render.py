@@ -53,6 +53,9 @@ def table_markdown(table: Table, keys: list[str]) -> str:
                                         *(_input_cell(table.input_row.get(m)) for m in table.metrics)]) + " |")
     notes = sorted({f"- {m}: {text.splitlines()[0][:200]}" for row in table.rows for m, text in row.notes.items()})
     text = "\n".join(lines) + "\n"
+    if table.unfinished:
+        text += ("\nScored before training reached max_steps (stopped by the time budget; continue the run to "
+                 "score its last step): " + ", ".join(table.unfinished) + ".\n")
     if pooled:
         text += "\nmean ± standard deviation over the n runs (seeds) of a row.\n"
     if notes:
@@ -128,7 +131,7 @@ def _finite(value):
 def results_json(report: Report, figures: list[Path]) -> str:
     tables = [{"table": i, "image_set": t.image_set, "protocol": t.protocol, "metrics": t.metrics,
                "directions": {m: direction(m, t.directions) for m in t.metrics}, "best": t.best,
-               "input": {m: _finite(v) for m, v in t.input_row.items()},
+               "input": {m: _finite(v) for m, v in t.input_row.items()}, "unfinished": t.unfinished,
                "rows": [{"name": r.name, "overrides": r.values, "n": len(r.runs),
                          "runs": [str(run.path) for run in r.runs],
                          "mean": {m: _finite(v) for m, v in r.mean.items()},

@@ -48,6 +48,7 @@ class Table:
     rows: list[Row] = field(default_factory=list)
     input_row: dict = field(default_factory=dict)
     best: dict[str, list[str]] = field(default_factory=dict)
+    unfinished: list[str] = field(default_factory=list)   # runs scored before training reached max_steps
 
 
 @dataclass
@@ -148,6 +149,11 @@ def _build_table(key: str, runs: list[Run], names: dict[Path, str], keys: list[s
             groups[group] = Row(label if SEED_KEY in keys else names[run.path], values)
         groups[group].runs.append(run)
     table.rows = list(groups.values())
+    for run in runs:
+        training = run.results.metadata.get("training", {})
+        if training.get("finished") is False:
+            table.unfinished.append(f"{names[run.path]} (step {training.get('global_step')} of "
+                                    f"{training.get('max_steps')})")
     for row in table.rows:  # a row of one run is that run, named as such (its seed included)
         if len(row.runs) == 1:
             row.name = names[row.runs[0].path]

@@ -1,4 +1,4 @@
-"""Locating pretrained weight files on machines without internet (DESIGN.md §7).
+"""Locating pretrained weight files on machines without internet (experiments/pretrained_models/README.md).
 
 Every pretrained network (VGG19, LPIPS, Inception, ArcFace, the StyleGAN2 prior, face detection and
 parsing) is loaded from an explicit path or from the cache folder. Nothing is downloaded behind the
@@ -13,6 +13,8 @@ from pathlib import Path
 
 #: Default cache folder; override with the environment variable GPEN_PRETRAINED_DIR.
 DEFAULT_PRETRAINED_DIR = Path("experiments/pretrained_models")
+#: Weights gpen trained itself and ships inside the package (the small synthetic-face prior).
+SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
 class MissingWeightsError(FileNotFoundError):
@@ -27,13 +29,13 @@ def resolve_weights(path_or_name: str | os.PathLike, *, what: str, config_key: s
                     url: str | None = None, disable_hint: str | None = None) -> Path:
     """Return the weight file for `path_or_name`, or raise one clear `MissingWeightsError`.
 
-    A bare file name is looked up in the cache folder; a path (absolute or with a folder) is used as
-    given. `what` says which network needs it, `config_key` which key points elsewhere.
+    A bare file name is looked up in the cache folder, the working folder and then among the weights
+    shipped with gpen; a path (absolute or with a folder) is used as given. `what` says which network needs it, `config_key` which key points elsewhere.
     """
     candidate = Path(path_or_name).expanduser()
     searched = [candidate]
     if not candidate.is_absolute() and candidate.parent == Path("."):
-        searched = [pretrained_dir() / candidate.name, candidate]
+        searched = [pretrained_dir() / candidate.name, candidate, SHIPPED_WEIGHTS_DIR / candidate.name]
     for path in searched:
         if path.is_file():
             return path

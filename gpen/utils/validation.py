@@ -1,6 +1,6 @@
 """Start-up validation of config values.
 
-Every knob and range in DESIGN.md is checked where its object is built, so a bad value fails
+Every knob and range (docs/knobs.md) is checked where its object is built, so a bad value fails
 before any work starts, with a message that names the config key and the valid range.
 """
 

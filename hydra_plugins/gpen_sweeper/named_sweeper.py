@@ -13,7 +13,9 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.types import Override
 
-from gpen.sweep.naming import run_names
+from gpen.sweep.naming import register_resolvers, run_names
+
+register_resolvers()  # Hydra imports this module before it composes any config
 
 
 @dataclass

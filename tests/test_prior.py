@@ -1,0 +1,189 @@
+"""StyleGAN2 prior training (experiment=stylegan2_prior): the unconditional model, path-length
+regularisation, style mixing, the export in the released prior layout, the shipped prior, and the
+sliced Wasserstein distance that measures prior quality."""
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from gpen.lit.build import build_module
+from gpen.lit.pretrained import load_pretrained
+from gpen.losses.regularizers import PathLengthRegularizer, path_lengths
+from gpen.metrics.swd import laplacian_pyramid, sliced_wasserstein_distance
+from gpen.models.gfpgan_clean import GFPGANv1Clean
+from gpen.models.gfpgan_v1 import GFPGANv1
+from gpen.models.loading import CheckpointMismatchError, load_stylegan2_prior
+from gpen.models.prior import UnconditionalStyleGAN2
+from gpen.models.stylegan2_v1 import StyleGAN2Generator
+from gpen.utils.pretrained import SHIPPED_WEIGHTS_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_PRIOR = SHIPPED_WEIGHTS_DIR / "gpen_prior_synthetic64_v1.pth"
+TINY_PRIOR = ["experiment=stylegan2_prior", "scale=tiny", "loss.regularizers.path_length.interval=2",
+              "loss.terms.gan.r1_interval=2"]  # both lazy regularisers inside the two steps
+
+
+def compose_train(*overrides: str):
+    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def train_script():
+    spec = importlib.util.spec_from_file_location("train_script", ROOT / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------- training and export
+@pytest.mark.parametrize(("model", "gfpgan"), [("prior_v1", GFPGANv1), ("prior_clean", GFPGANv1Clean)])
+def test_two_prior_steps_export_loads_into_gfpgan(model, gfpgan, tmp_path):
+    cfg = compose_train(*TINY_PRIOR, f"model={model}", f"paths.run_dir={tmp_path}")
+    metrics = train_script().train(cfg)
+    for key in ("train/loss_gan", "train/loss_path_length", "train/loss_d_gan_r1", "val/swd"):
+        assert key in metrics, key
+    export = torch.load(tmp_path / "checkpoints" / "generator_ema.pth", weights_only=True)
+    assert export["step"] == 2 and export["gpen_generator"]["arch"] == cfg.model.arch
+    assert not any(k.startswith("decoder.") for k in export["params_ema"])  # the released prior layout
+    generator = gfpgan(out_size=32, num_style_feat=32, narrow=0.0625, num_mlp=1,
+                       channel_multiplier=cfg.model.channel_multiplier)
+    load_stylegan2_prior(generator, tmp_path / "checkpoints" / "generator_ema.pth")
+    loaded = generator.stylegan_decoder.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in export["params_ema"].items())
+    assert list((tmp_path / "samples").glob("step_*.png"))  # grids from fixed latents
+
+
+def test_export_refused_by_the_other_architecture(tmp_path):
+    cfg = compose_train(*TINY_PRIOR, "model=prior_v1", f"paths.run_dir={tmp_path}", "trainer.max_steps=1")
+    train_script().train(cfg)
+    clean = GFPGANv1Clean(out_size=32, num_style_feat=32, narrow=0.0625, num_mlp=1, channel_multiplier=1)
+    with pytest.raises(CheckpointMismatchError, match="original .*model=gfpgan_v1"):
+        load_stylegan2_prior(clean, tmp_path / "checkpoints" / "generator_ema.pth")
+
+
+def test_wrong_prior_fails_before_the_first_step(tmp_path):
+    prior = StyleGAN2Generator(out_size=32, num_style_feat=16, num_mlp=1, channel_multiplier=1, narrow=0.0625)
+    bad = tmp_path / "prior16.pth"
+    torch.save({"params_ema": prior.state_dict()}, bad)
+    run = tmp_path / "run"
+    cfg = compose_train("scale=tiny", f"paths.run_dir={run}", f"stylegan2_prior_file={bad}")
+    with pytest.raises(CheckpointMismatchError) as err:
+        train_script().train(cfg)
+    message = str(err.value)
+    assert str(bad) in message and "style_mlp" in message and "num_style_feat=16" in message
+    assert not (run / "checkpoints").exists()
+
+
+# ---------------------------------------------------------------- path length and style mixing
+def test_path_length_matches_hand_computation():
+    torch.manual_seed(0)
+    latent = torch.randn(3, 2, 4, requires_grad=True)  # (B, L, F)
+    matrix = torch.randn(8, 3 * 4 * 4)
+    images = (latent.flatten(1) @ matrix).view(3, 3, 4, 4)  # a linear generator: J is known
+    torch.manual_seed(1)
+    lengths = path_lengths(images, latent)
+    torch.manual_seed(1)
+    noise = torch.randn(3, 3, 4, 4) / math.sqrt(16)
+    grad = (noise.flatten(1) @ matrix.T).view(3, 2, 4)  # J^T y per sample
+    expected = grad.pow(2).sum(2).mean(1).sqrt()
+    torch.testing.assert_close(lengths, expected)
+
+    reg = PathLengthRegularizer(weight=2.0, interval=4, decay=0.01)
+    torch.manual_seed(1)
+    loss = reg(images, latent)["path_length"]
+    target = 0.01 * expected.mean()  # running mean starts at 0
+    torch.testing.assert_close(reg.mean_path_length, target)
+    torch.testing.assert_close(loss, 2.0 * 4 * (expected - target).pow(2).mean())
+    assert reg.active(4) and reg.active(8) and not reg.active(5) and reg.shrunk(5) == 2
+
+
+def test_style_mixing_takes_the_second_code_after_a_crossover():
+    decoder = StyleGAN2Generator(out_size=32, num_style_feat=8, num_mlp=1, channel_multiplier=1, narrow=0.0625)
+    model = UnconditionalStyleGAN2(decoder, mixing_prob=1.0)
+    w = torch.stack([torch.zeros(64, 8), torch.ones(64, 8)], 1)  # code 0 = zeros, code 1 = ones
+    torch.manual_seed(0)
+    mixed = model.mix(w)[..., 0]  # (B, L): 0 before the crossover, 1 from it on
+    length = decoder.num_latent
+    crossover = (mixed == 0).sum(1)
+    assert torch.equal(mixed, (torch.arange(length)[None] >= crossover[:, None]).float())
+    assert crossover.min() >= 1 and crossover.max() <= length - 1 and len(crossover.unique()) > 3
+    model.mixing_prob = 0.0
+    assert torch.equal(model.mix(w), torch.zeros(64, length, 8))
+
+
+def test_unconditional_forward_contract():
+    decoder = StyleGAN2Generator(out_size=32, num_style_feat=8, num_mlp=1, channel_multiplier=1, narrow=0.0625)
+    model = UnconditionalStyleGAN2(decoder).eval()
+    z = model.sample_z(3, torch.Generator().manual_seed(5))
+    image, rgbs, latent = model(3, z=z, return_latents=True)
+    assert image.shape == (3, 3, 32, 32) and rgbs == [] and latent.shape == (3, decoder.num_latent, 8)
+    again, _ = model(torch.zeros(3, 1), z=z)  # a tensor gives the batch size
+    assert torch.equal(image, again)
+
+
+# ---------------------------------------------------------------- sliced Wasserstein distance
+def faces(n: int, first: int = 0) -> torch.Tensor:
+    from gpen.data.items import to_tensor
+    from gpen.data.synthetic import render_face
+
+    return torch.stack([to_tensor(render_face(first + i, 32)[0]) for i in range(n)])
+
+
+def test_swd_zero_for_identical_sets_and_grows_with_shift():
+    real, other = faces(16), faces(16, first=500)
+    assert sliced_wasserstein_distance(real, real)["swd"] == 0.0
+    same_kind = sliced_wasserstein_distance(real, other)["swd"]
+
+    def blurred(x, size):
+        return F.interpolate(F.interpolate(x, size=size, mode="bilinear", antialias=True), size=32, mode="bilinear")
+
+    mild, strong = (sliced_wasserstein_distance(real, blurred(other, s))["swd"] for s in (16, 8))
+    assert 0 < same_kind < mild < strong
+    shifted = sliced_wasserstein_distance(real, (other + 0.3).clamp(-1, 1))["swd"]
+    assert shifted > same_kind
+    levels = sliced_wasserstein_distance(real, other)
+    assert set(levels) == {"swd", "swd_32", "swd_16"}
+
+
+def test_swd_checks_shapes_and_pyramid_is_invertible():
+    with pytest.raises(ValueError, match="one shape"):
+        sliced_wasserstein_distance(torch.zeros(2, 3, 32, 32), torch.zeros(2, 3, 16, 16))
+    pyramid = laplacian_pyramid(faces(2), min_size=8)
+    assert [p.shape[-1] for p in pyramid] == [32, 16, 8]
+
+
+# ---------------------------------------------------------------- the demo and the scale presets
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.yaml"))
+
+
+def test_default_config_uses_the_shipped_prior_frozen(tmp_path):
+    assert SHIPPED_PRIOR.is_file() and SHIPPED_PRIOR.stat().st_size < 10 * 2**20
+    cfg = compose_train(f"paths.run_dir={tmp_path}")
+    assert cfg.pretrained.stylegan2_prior == SHIPPED_PRIOR.name and cfg.model.generator.fix_decoder
+    module = build_module(cfg)
+    load_pretrained(module, cfg.pretrained)
+    decoder = module.generator.stylegan_decoder
+    shipped = torch.load(SHIPPED_PRIOR, weights_only=True)["params_ema"]
+    assert all(torch.equal(v, shipped[k]) for k, v in decoder.state_dict().items())
+    assert not any(p.requires_grad for p in decoder.parameters())
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_scales_compose_with_every_experiment(experiment, tmp_path):
+    demo = compose_train(f"experiment={experiment}", "scale=demo", f"paths.run_dir={tmp_path}")
+    assert demo.data.out_size == 64 and demo.data._target_.endswith("FaceDataModule")
+    assert "SyntheticFaceDataset" in demo.data.train_dataset._target_ and demo.trainer.accelerator == "cpu"
+    assert demo.loss.terms.get("percep", {}).get("weight", 0) == 0  # no downloaded networks at demo scale
+    prior = demo.pretrained.stylegan2_prior
+    assert prior in (None, SHIPPED_PRIOR.name), prior
+    generator = instantiate(demo.model.generator)
+    if prior is not None and demo.model.arch == "v1":  # the shipped prior fits every demo-scale GFP-GAN
+        load_stylegan2_prior(generator, prior)
+    tiny = compose_train(f"experiment={experiment}", "scale=tiny", f"paths.run_dir={tmp_path}")
+    assert tiny.data.out_size == 32 and tiny.trainer.max_steps == 2 and tiny.pretrained.stylegan2_prior is None
