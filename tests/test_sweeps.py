@@ -70,9 +70,13 @@ def test_studies_compose_one_command_sweeps(study, experiments):
     assert cfg.hydra.sweeper.params.experiment.split(",") == experiments
     assert cfg.ckpt_path == "auto"
     assert "${now" not in OmegaConf.to_yaml(cfg.hydra.sweep, resolve=False)  # re-launch finds the same folders
-    assert cfg.hydra.sweep.dir.startswith(f"outputs/studies/{study}/")
-    for experiment in experiments:  # every row of the study composes (and its loss option exists)
+    assert cfg.hydra.sweep.dir == f"outputs/studies/{study}/paper"
+    demo = compose_train(f"study={study}", "scale=demo", hydra_config=True)
+    HydraConfig.instance().set_config(demo)
+    assert demo.hydra.sweep.dir == f"outputs/studies/{study}/demo"  # demo and paper runs never share folders
+    for experiment in experiments:  # every row composes at both scales (and its loss option exists)
         compose_train(f"experiment={experiment}")
+        assert compose_train(f"experiment={experiment}", "scale=demo").data.out_size == 64
 
 
 def test_fig7_rows_differ_in_the_component_loss():
