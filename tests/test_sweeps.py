@@ -69,7 +69,9 @@ def test_studies_compose_one_command_sweeps(study, experiments):
     assert cfg.hydra.sweeper._target_.endswith("NamedRunSweeper")
     assert cfg.hydra.sweeper.params.experiment.split(",") == experiments
     assert cfg.ckpt_path == "auto"
-    assert "${now" not in OmegaConf.to_yaml(cfg.hydra.sweep, resolve=False)  # re-launch finds the same folders
+    sweep_dir = OmegaConf.to_yaml(cfg.hydra.sweep, resolve=False)
+    assert "${now" not in sweep_dir  # re-launch finds the same folders
+    assert "${hydra:" not in sweep_dir  # the sweeper reads it before Hydra sets HydraConfig
     assert cfg.hydra.sweep.dir == f"outputs/studies/{study}/paper"
     demo = compose_train(f"study={study}", "scale=demo", hydra_config=True)
     HydraConfig.instance().set_config(demo)
