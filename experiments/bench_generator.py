@@ -1,4 +1,5 @@
-"""Speed and memory of the GFP-GAN generators at 512 (docs/architecture.md): ours vs the official code.
+"""Speed and memory of the face restoration generators at 512: ours vs the official implementation, and
+GPEN (GPEN-BFR-512 shape) next to GFPGANv1Clean (cm 2) in the same run.
 
 For each configuration, in a fresh subprocess (so peak memory is that configuration's alone):
 forward time (eval, no grad, stored noise) and forward+backward time (train mode, fresh noise, loss on
@@ -9,6 +10,10 @@ CUDA = `torch.cuda.max_memory_allocated`. Variants: fp32, channels_last, bf16 au
     python experiments/bench_generator.py                      # CPU, both archs, ours only
     PYTHONPATH=/tmp/ref_clean python experiments/bench_generator.py --official   # + official code
     python experiments/bench_generator.py --device cuda --repeats 20
+    python experiments/bench_generator.py --archs clean gpen --variants fp32 bf16   # GPEN vs GFP-GAN
+
+GPEN has no official code here (no `--official` rows); its fwd+bwd trains the whole network (GPEN's
+recipe), while the GFP-GAN rows keep the prior frozen (the paper's), so compare those rows with that in mind.
 
 The official code (gfpgan 1.3.8 / basicsr 1.4.2, see check_official_parity.py) is imported the same
 way as in the parity check; on CPU its original-architecture ops run their native PyTorch fallbacks.
@@ -21,7 +26,6 @@ import functools
 import itertools
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -32,21 +36,10 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).resolve().parent
-ARCHS = {"v1": 1, "clean": 2}  # arch -> channel multiplier benchmarked (paper GFPGANv1 / released v1.3-1.4)
+# arch -> channel multiplier benchmarked (paper GFPGANv1 / released v1.3-1.4 / GPEN-BFR-512)
+ARCHS = {"v1": 1, "clean": 2, "gpen": 2}
+OFFICIAL_ARCHS = ("v1", "clean")  # archs whose official code the script can import
 VARIANTS = ("fp32", "channels_last", "bf16")
-
-
-def machine_description(device: str) -> str:
-    cpu = platform.processor() or "unknown CPU"
-    if Path("/proc/cpuinfo").exists():
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    text = (f"CPU: {cpu}, {os.cpu_count()} logical cores, {len(os.sched_getaffinity(0))} usable, "
-            f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    if device == "cuda":
-        text += f"; GPU: {torch.cuda.get_device_name()}"
-    return text
 
 
 @functools.cache
@@ -59,6 +52,9 @@ def official_modules() -> dict:
 
 
 def build_generator(impl: str, arch: str, size: int) -> torch.nn.Module:
+    if arch == "gpen":
+        from gpen.models.gpen import GPENGenerator
+        return GPENGenerator(out_size=size, style_dim=512, n_mlp=8, channel_multiplier=ARCHS[arch], narrow=1)
     kwargs = {"out_size": size, "num_style_feat": 512, "channel_multiplier": ARCHS[arch], "fix_decoder": True, "num_mlp": 8,
                   "input_is_latent": True, "different_w": True, "narrow": 1, "sft_half": True}
     if impl == "ours":
@@ -159,6 +155,16 @@ def report(results: list[dict]) -> None:
               f"{r['min_s']:>8.3f} {r['peak_mb']:>8.0f} {ratio:>13}", flush=True)
 
 
+def report_gpen_vs_clean(results: list[dict]) -> None:
+    """GPEN's time and memory as a multiple of GFPGANv1Clean's, per variant and mode (ours, same run)."""
+    ours = {(r["arch"], r["variant"], r["mode"]): r for r in results if r["impl"] == "ours" and "error" not in r}
+    for (arch, variant, mode), r in ours.items():
+        clean = ours.get(("clean", variant, mode))
+        if arch == "gpen" and clean:
+            print(f"gpen/clean {variant:<14} {mode:<8} time x{r['median_s'] / clean['median_s']:.2f}, "
+                  f"peak memory x{r['peak_mb'] / max(clean['peak_mb'], 1e-9):.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -178,10 +184,16 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
-    print(machine_description(args.device))
+    sys.path.insert(0, str(HERE.parent))
+    from gpen.utils.machine import describe_machine
+
+    print(describe_machine(args.device))
     print(f"batch {args.batch}, {args.size}x{args.size}, median of {args.repeats} runs after {args.warmup} warm-up")
     if args.paired:
         for arch, variant, mode in itertools.product(args.archs, args.variants, args.modes):
+            if arch not in OFFICIAL_ARCHS:
+                print(f"{arch:<6} no official code to pair with; run without --paired", flush=True)
+                continue
             try:
                 r = paired({"arch": arch, "variant": variant, "mode": mode, "device": args.device,
                             "size": args.size, "batch": args.batch, "repeats": args.repeats,
@@ -196,11 +208,14 @@ def main() -> None:
     impls = ["ours", "official"] if args.official else ["ours"]
     results = []
     for arch, variant, mode, impl in itertools.product(args.archs, args.variants, args.modes, impls):
+        if impl == "official" and arch not in OFFICIAL_ARCHS:
+            continue
         config = {"arch": arch, "variant": variant, "mode": mode, "impl": impl, "device": args.device, "size": args.size,
                       "batch": args.batch, "repeats": args.repeats, "warmup": args.warmup}
         results.append(launch(config))
         print(f"  done: {arch} {impl} {variant} {mode}", file=sys.stderr, flush=True)
     report(results)
+    report_gpen_vs_clean(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -122,7 +122,7 @@ def test_unusable_files_get_one_clear_error(tmp_path, monkeypatch):
         load_generator(broken)
     other = tmp_path / "arcface.pth"
     torch.save(ResNetArcFace(layers=(1, 1, 1, 1)).state_dict(), other)
-    with pytest.raises(CheckpointMismatchError, match="arcface.pth is not a GFP-GAN generator"):
+    with pytest.raises(CheckpointMismatchError, match="arcface.pth is not a GFP-GAN or GPEN generator"):
         load_generator(other)
     no_ema = tmp_path / "no_ema.ckpt"
     torch.save({"state_dict": {"generator.final_linear.weight": torch.zeros(1)}}, no_ema)

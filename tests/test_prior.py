@@ -187,3 +187,27 @@ def test_scales_compose_with_every_experiment(experiment, tmp_path):
         load_stylegan2_prior(generator, prior)
     tiny = compose_train(f"experiment={experiment}", "scale=tiny", f"paths.run_dir={tmp_path}")
     assert tiny.data.out_size == 32 and tiny.trainer.max_steps == 2 and tiny.pretrained.stylegan2_prior is None
+
+
+def test_prior_on_a_folder_skips_and_names_unreadable_images(tmp_path, caplog):
+    import logging
+
+    import cv2
+
+    from gpen.data.synthetic import render_face
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i}.png"), (render_face(i, 32)[0][:, :, ::-1] * 255).astype("uint8"))
+    (folder / "broken.png").write_bytes(b"not a png")
+    cfg = compose_train("experiment=stylegan2_prior", "data=ffhq", f"data.root={folder}", "data.out_size=32",
+                        "data.num_workers=0", "data.persistent_workers=false", "data.pin_memory=false",
+                        "data.batch_size=2", "data.val_batch_size=2", "model.num_style_feat=32", "model.narrow=0.0625",
+                        "model.num_mlp=1", "loss.terms.gan.discriminator.narrow=0.0625", "trainer=cpu",
+                        "callbacks=cpu", "trainer.max_steps=2", "trainer.val_check_interval=2",
+                        f"paths.run_dir={tmp_path / 'run'}")
+    with caplog.at_level(logging.WARNING):
+        metrics = train_script().train(cfg)
+    assert "broken.png" in caplog.text and "val/swd" in metrics
+    assert (tmp_path / "run" / "checkpoints" / "generator_ema.pth").is_file()

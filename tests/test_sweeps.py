@@ -62,6 +62,7 @@ def test_run_names_keep_what_differs():
 @pytest.mark.parametrize("study, experiments", [
     ("table4", ["ablation_cs_sft", "ablation_sft", "ablation_latent_only", "ablation_no_prior", "ablation_no_pyramid"]),
     ("fig7", ["ablation_no_component", "ablation_comp_gan_only", "ablation_comp_feature_match", "ablation_comp_style"]),
+    ("coupling", ["ablation_cs_sft", "ablation_sft", "ablation_latent_only", "coupling_gpen"]),
 ])
 def test_studies_compose_one_command_sweeps(study, experiments):
     cfg = compose_train(f"study={study}", hydra_config=True)

@@ -27,7 +27,7 @@ def test_every_experiment_is_tested():
     assert {"gfpgan_v1", "stylegan2_prior", "ablation_cs_sft", "ablation_sft", "ablation_latent_only", "ablation_no_prior",
             "ablation_no_pyramid", "ablation_no_component", "ablation_no_identity", "ablation_comp_gan_only",
             "ablation_comp_feature_match", "ablation_comp_style",
-            "degradation_sweep"} <= set(EXPERIMENTS)
+            "degradation_sweep", "gpen_bfr", "coupling_gpen"} <= set(EXPERIMENTS)
 
 
 @pytest.mark.slow
@@ -39,7 +39,8 @@ def test_experiment_runs_two_steps(experiment, tmp_path):
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert (tmp_path / "checkpoints" / "generator_ema.pth").is_file()
     assert "val/swd" in metrics
-    assert ("val/psnr" in metrics) == (experiment not in PRIOR_EXPERIMENTS)
+    restoration = experiment not in PRIOR_EXPERIMENTS  # restoration runs log the LQ references beside
+    assert ("val/psnr" in metrics) == ("val/swd_lq" in metrics) == ("val/ssim_lq" in metrics) == restoration
     weights = {name: cfg.loss.terms[name].weight for name in cfg.loss.terms}
     logged = (tmp_path / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
     for name, weight in weights.items():  # weight 0 removes the term from the log too

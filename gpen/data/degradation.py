@@ -54,6 +54,7 @@ class GFPGANDegradation:
         hue: Sequence[float] = (-0.1, 0.1),
         gray_prob: float = 0.01,
         degradation_scale: float = 1.0,                    # docs/knobs.md, 0 = identity
+        gray_gt: bool = False,                             # gray samples get a gray GT too (GPEN's trainer)
     ) -> None:
         self.blur_kernel_size = check_odd("degradation.blur_kernel_size", blur_kernel_size, minimum=3)
         self.blur_sigma = check_interval("degradation.blur_sigma", blur_sigma, 1e-3, 100.0)
@@ -72,6 +73,7 @@ class GFPGANDegradation:
         }
         self.gray_prob = check_probability("degradation.gray_prob", gray_prob)
         self.degradation_scale = check_range("degradation.degradation_scale", degradation_scale, 0.0, 1.5)
+        self.gray_gt = bool(gray_gt)
 
     # ------------------------------------------------------------------ sampling
     def sample_params(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -133,10 +135,19 @@ class GFPGANDegradation:
             image += np.asarray(params["color_shift"], np.float32) / np.float32(255.0)
             np.clip(image, 0.0, 1.0, out=image)
         if params["gray"]:
-            image = np.repeat(albu.to_gray_weighted_average(image)[:, :, None], 3, axis=2)
+            image = to_gray3(image)
         if params["color_jitter"] is not None:
             image = color_jitter(image, params["color_jitter"])
         return quantize_8bit(image)
+
+    def target(self, gt: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        """The GT to train against for these params: gray where the input was made gray and `gray_gt`."""
+        return to_gray3(gt) if self.gray_gt and params["gray"] else gt
+
+
+def to_gray3(image: np.ndarray) -> np.ndarray:
+    """RGB (H, W, 3) -> its weighted-average gray, repeated over 3 channels."""
+    return np.repeat(albu.to_gray_weighted_average(image)[:, :, None], 3, axis=2)
 
 
 def quantize_8bit(image: np.ndarray) -> np.ndarray:

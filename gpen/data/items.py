@@ -62,7 +62,9 @@ class EpochSeededItems:
             regions = regions[:, ::-1]
             boxes = flip_boxes(boxes, gt.shape[1])
         gt = np.ascontiguousarray(gt, dtype=np.float32)
-        lq = self.degradation.apply(gt, self.degradation.sample_params(rng))
+        params = self.degradation.sample_params(rng)
+        lq = self.degradation.apply(gt, params)
+        gt = self.degradation.target(gt, params)
         item: dict[str, Any] = {"gt": to_tensor(gt), "lq": to_tensor(lq)}
         for part in COMPONENTS:
             item[f"loc_{part}"] = torch.tensor(boxes[part], dtype=torch.float32)

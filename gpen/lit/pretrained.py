@@ -24,12 +24,18 @@ def _terms(module: GANModule, kind: type) -> list:
 
 
 def load_generator_weights(module: GANModule, path: str) -> None:
-    """Fine-tuning: load a whole generator checkpoint (EMA weights preferred) into `module.generator`."""
-    file = resolve_weights(path, what="GFP-GAN generator to fine-tune", config_key="pretrained.generator",
+    """Fine-tuning: load a whole generator checkpoint (EMA weights preferred) into `module.generator`;
+    a file of another architecture or shape names what it holds and the model config that fits."""
+    file = resolve_weights(path, what="generator to fine-tune (GFP-GAN or GPEN)", config_key="pretrained.generator",
                            disable_hint="pretrained.generator=null")
-    state, _ = loading.generator_state_and_spec(loading.read_checkpoint(file), file)
-    loading.load_strict(module.generator, state, file,
-                        hint="Pick the model config of the file's architecture (model=gfpgan_v1 / gfpgan_clean).")
+    state, spec = loading.generator_state_and_spec(loading.read_checkpoint(file), file)
+    try:
+        arch, inferred = loading.infer_generator_spec(state, file)
+        arch = (spec or {}).get("arch", arch)
+        hint = f"The file holds {loading.describe_generator(arch, inferred)}: use that model config and settings."
+    except loading.CheckpointMismatchError as error:
+        hint = str(error)
+    loading.load_strict(module.generator, state, file, hint=hint)
 
 
 def load_pretrained(module: GANModule, cfg: Mapping[str, str | None]) -> list[str]:

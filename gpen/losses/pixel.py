@@ -1,5 +1,6 @@
-"""Per-pixel restoration losses: the L1 pixel loss and the pyramid restoration loss (GFP-GAN §3.4),
-both optionally weighted per face region (docs/knobs.md).
+"""Per-pixel restoration losses: the L1 pixel loss and the pyramid restoration loss (GFP-GAN §3.4), and
+the SmoothL1 reconstruction term of GPEN's public trainer, all optionally weighted per face region
+(docs/knobs.md).
 
 Region weighting multiplies each pixel's L1 error by the weight of the face region it belongs to, so
 `(w · |x - y|).mean()`: all weights 1.0 is exactly the plain L1 of the paper, 0.0 leaves a region to the
@@ -68,6 +69,23 @@ class PixelLoss(LossTerm):
     def forward(self, inputs: LossInputs) -> dict[str, torch.Tensor]:
         wmap = _weight_map(self.region_weights, inputs)
         return {self.name: self.weight * weighted_l1(inputs.output, inputs.gt, wmap)}
+
+
+class SmoothL1PixelLoss(PixelLoss):
+    """SmoothL1 (Huber, threshold `beta`) between restored face and GT: GPEN's reconstruction term
+    (public trainer: weight 1, β = 1), region-weighted like the L1 term."""
+
+    def __init__(self, weight: float = 1.0, beta: float = 1.0, region_weights: RegionWeightMap | None = None,
+                 name: str = "smooth_l1") -> None:
+        super().__init__(weight, region_weights, name)
+        self.beta = float(check_range(f"loss.terms.{name}.beta", beta, 0.0))
+
+    def forward(self, inputs: LossInputs) -> dict[str, torch.Tensor]:
+        wmap = _weight_map(self.region_weights, inputs)
+        if wmap is None:
+            return {self.name: self.weight * F.smooth_l1_loss(inputs.output, inputs.gt, beta=self.beta)}
+        errors = F.smooth_l1_loss(inputs.output, inputs.gt, reduction="none", beta=self.beta)
+        return {self.name: self.weight * (wmap * errors).mean()}
 
 
 def image_pyramid(image: torch.Tensor, levels: int) -> list[torch.Tensor]:

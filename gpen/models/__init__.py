@@ -1,4 +1,4 @@
-"""Pure `nn.Module` networks of gpen (GFP-GAN §3): generators, discriminators, ArcFace, VGG features.
+"""Pure `nn.Module` networks of gpen (GFP-GAN §3, GPEN): generators, discriminators, ArcFace, VGG features.
 
 Nothing here knows about Lightning, Hydra, files or logging, except `loading`, which reads weight
 files by path on request. Names are resolved on first use so importing one network does not import
@@ -21,6 +21,9 @@ _EXPORTS = {
     "GFPGANv1": "gpen.models.gfpgan_v1",
     "StyleGAN2Discriminator": "gpen.models.discriminators",
     "FacialComponentDiscriminator": "gpen.models.discriminators",
+    "GPENGenerator": "gpen.models.gpen",
+    "GPENDiscriminator": "gpen.models.discriminators",
+    "face_template": "gpen.models.templates",
     "CheckpointMismatchError": "gpen.models.loading",
     "load_generator": "gpen.models.loading",
     "load_stylegan2_prior": "gpen.models.loading",
@@ -33,11 +36,14 @@ __all__ = [
     "FacialComponentDiscriminator",
     "GFPGANv1",
     "GFPGANv1Clean",
+    "GPENDiscriminator",
+    "GPENGenerator",
     "ResNetArcFace",
     "StyleGAN2Discriminator",
     "StyleGAN2Generator",
     "StyleGAN2GeneratorClean",
     "VGGFeatureExtractor",
+    "face_template",
     "load_arcface",
     "load_generator",
     "load_stylegan2_prior",

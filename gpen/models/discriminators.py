@@ -1,6 +1,7 @@
-"""Discriminators of GFP-GAN (§3.4): the global StyleGAN2 discriminator and the facial-component one.
+"""Discriminators of GFP-GAN (§3.4): the global StyleGAN2 discriminator and the facial-component one;
+and GPEN's (Yang et al., CVPR 2021), the same StyleGAN2 network under the reference implementation's names.
 
-Both use the original StyleGAN2 ops (equalised convs, FIR-blur downsampling) so the official
+All use the original StyleGAN2 ops (equalised convs, FIR-blur downsampling) so the official
 discriminator checkpoints load strictly and outputs match the reference implementation.
 """
 
@@ -15,18 +16,21 @@ from torch import nn
 from gpen.models.stylegan2_ops import ConvLayer, EqualLinear, ResBlock, stylegan2_channels
 from gpen.utils.validation import check_choice, check_range
 
-RESOLUTIONS = (8, 16, 32, 64, 128, 256, 512, 1024)
+RESOLUTIONS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 
 
 class StyleGAN2Discriminator(nn.Module):
     """Residual StyleGAN2 discriminator: (B, 3, S, S) image in [-1, 1] -> (B, 1) real/fake logits.
 
-    The 4×4 head appends the minibatch standard deviation (over groups of `stddev_group` samples)
-    as one extra feature map, which discourages mode collapse.
+    The 4×4 head appends the minibatch standard deviation (over groups of `stddev_group` samples;
+    None: the whole batch) as one extra feature map, which discourages mode collapse.
     """
 
+    body_name = "conv_body"       # attribute (= key prefix in the files) of the residual trunk
+    persistent_kernels = False    # FIR kernels in the state dict (not in BasicSR / GFP-GAN files)
+
     def __init__(self, out_size: int, channel_multiplier: float = 1, resample_kernel: Sequence[int] = (1, 3, 3, 1),
-                 stddev_group: int = 4, narrow: float = 1.0):
+                 stddev_group: int | None = 4, narrow: float = 1.0):
         super().__init__()
         check_choice("out_size", out_size, RESOLUTIONS)
         check_range("channel_multiplier", channel_multiplier, 0.0625, 8)
@@ -36,9 +40,9 @@ class StyleGAN2Discriminator(nn.Module):
         in_channels = ch[out_size]
         for log_res in range(int(math.log2(out_size)), 2, -1):  # out_size ... 8 -> halves down to 4×4
             out_channels = ch[2 ** (log_res - 1)]
-            body.append(ResBlock(in_channels, out_channels, resample_kernel))
+            body.append(ResBlock(in_channels, out_channels, resample_kernel, self.persistent_kernels))
             in_channels = out_channels
-        self.conv_body = nn.Sequential(*body)
+        self.add_module(self.body_name, nn.Sequential(*body))
         self.final_conv = ConvLayer(in_channels + 1, ch[4], 3)
         self.final_linear = nn.Sequential(
             EqualLinear(ch[4] * 4 * 4, ch[4], activate=True),
@@ -49,7 +53,7 @@ class StyleGAN2Discriminator(nn.Module):
     def minibatch_stddev(self, feat: torch.Tensor) -> torch.Tensor:
         """Append the group standard deviation as one channel.  (B, C, H, W) -> (B, C+1, H, W)"""
         b, c, h, w = feat.shape
-        group = min(b, self.stddev_group)
+        group = b if self.stddev_group is None else min(b, self.stddev_group)
         if b % group:
             raise ValueError(f"StyleGAN2Discriminator: batch size {b} must be a multiple of stddev_group="
                              f"{self.stddev_group} (or smaller than it); change the batch size or stddev_group")
@@ -59,9 +63,23 @@ class StyleGAN2Discriminator(nn.Module):
         return torch.cat([feat, std.repeat(group, 1, h, w)], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feat = self.conv_body(x)  # (B, C4, 4, 4)
+        feat = getattr(self, self.body_name)(x)  # (B, C4, 4, 4)
         feat = self.final_conv(self.minibatch_stddev(feat))  # (B, C4, 4, 4)
         return self.final_linear(feat.flatten(1))  # (B, 1)
+
+
+class GPENDiscriminator(StyleGAN2Discriminator):
+    """GPEN's discriminator: the residual StyleGAN2 one with GPEN's defaults (cm 2, the minibatch
+    standard deviation over the whole batch) and the reference key names (`convs.*`, FIR kernels saved),
+    so discriminators trained with GPEN's public trainer load strictly. 28,982,849 parameters at 512.
+    """
+
+    body_name = "convs"
+    persistent_kernels = True
+
+    def __init__(self, out_size: int, channel_multiplier: float = 2, resample_kernel: Sequence[int] = (1, 3, 3, 1),
+                 stddev_group: int | None = None, narrow: float = 1.0):
+        super().__init__(out_size, channel_multiplier, resample_kernel, stddev_group, narrow)
 
 
 class FacialComponentDiscriminator(nn.Module):

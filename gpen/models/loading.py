@@ -1,13 +1,15 @@
 """Loading pretrained and trained weights into the gpen networks by path, strictly (docs/architecture.md).
 
-Official files (GFPGANv1.pth, GFPGANv1.3/1.4.pth, the StyleGAN2 prior, arcface_resnet18.pth,
-torchvision's vgg19-dcbb9e9d.pth) and our own checkpoints load with no key renaming by the user. A
+Official files (GFPGANv1.pth, GFPGANv1.3/1.4.pth, GPEN-BFR-256/512/1024/2048.pth and GPEN trainer
+checkpoints, the StyleGAN2 prior, arcface_resnet18.pth, torchvision's vgg19-dcbb9e9d.pth) and our own
+checkpoints load with no key renaming by the user. A
 file that does not fit gets one `CheckpointMismatchError` naming the file, the first mismatching key,
 both shapes and, where it can be told from the weights, the setting that would fit.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import pickle
@@ -19,13 +21,21 @@ from torch import nn
 
 from gpen.utils.pretrained import resolve_weights
 
-#: Key of the generator spec in our checkpoints: {"arch": "clean" | "v1", "kwargs": {...}}.
+#: Key of the generator spec in our checkpoints: {"arch": "clean" | "v1" | "gpen", "kwargs": {...}}.
 SPEC_KEY = "gpen_generator"
 #: Prefix of the EMA generator in the `state_dict` of our Lightning checkpoints.
 EMA_PREFIX = "generator_ema."
 
-#: Where each kind of file keeps its state dict, tried in this order (EMA weights first).
-STATE_DICT_KEYS = ("params_ema", "params", "state_dict")
+#: Where each kind of file keeps its state dict, tried in this order (EMA weights first); `g_ema`: GPEN's trainer.
+STATE_DICT_KEYS = ("params_ema", "g_ema", "params", "state_dict")
+#: Architecture name -> (class path, model config to use) for load_generator and its messages.
+ARCHITECTURES = {
+    "clean": ("gpen.models.gfpgan_clean.GFPGANv1Clean", "model=gfpgan_clean"),
+    "v1": ("gpen.models.gfpgan_v1.GFPGANv1", "model=gfpgan_v1"),
+    "gpen": ("gpen.models.gpen.GPENGenerator", "model=gpen"),
+}
+#: The key that tells each architecture's files apart (infer_generator_spec).
+ARCH_MARKERS = {"clean": "conv_body_first.weight", "v1": "conv_body_first.0.weight", "gpen": "ecd0.0.0.weight"}
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
@@ -159,21 +169,48 @@ def infer_stylegan2_kwargs(state: Mapping[str, torch.Tensor], prefix: str = "") 
     return kwargs
 
 
-def infer_generator_spec(state: Mapping[str, torch.Tensor], source: str | os.PathLike) -> tuple[str, dict[str, Any]]:
-    """(arch, constructor kwargs) of the GFP-GAN generator a state dict belongs to, from key names and shapes.
+def infer_gpen_kwargs(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """GPEN constructor settings read off a GPEN state dict (only those its keys tell).
 
-    Architecture: `conv_body_first.weight` = clean (plain conv), `conv_body_first.0.weight` = v1
-    (equalised conv + bias-activation pair). `input_is_latent` leaves no trace in the weights; the
-    released models all use True, our default.
+    out_size from the number of encoder levels (ecd0 … ecd{L-2}, L = log2 out_size), narrow from the 4×4
+    constant (512·narrow channels), style_dim from `final_linear`, n_mlp from the mapping MLP,
+    channel_multiplier from the 64-px convs (256·cm·narrow channels; not defined below 64 px).
     """
+    kwargs: dict[str, Any] = {}
+    levels = {int(k.split(".", 1)[0][3:]) for k in state if k.startswith("ecd") and k.split(".", 1)[0][3:].isdigit()}
+    if levels:
+        kwargs["out_size"] = 2 ** (max(levels) + 2)
+    if "generator.input.input" in state:
+        kwargs["narrow"] = state["generator.input.input"].shape[1] / 512
+    mod = state.get("generator.conv1.conv.modulation.weight")
+    if mod is not None:
+        kwargs["style_dim"] = int(mod.shape[1])
+    kwargs["n_mlp"] = sum(1 for k in state if k.startswith("generator.style.") and k.endswith(".weight"))
+    conv64 = state.get("generator.convs.6.conv.weight")  # first conv of the 64-px level: (1, Cout, Cin, 3, 3)
+    if conv64 is not None and "narrow" in kwargs:
+        multiplier = conv64.shape[1] / (256 * kwargs["narrow"])
+        kwargs["channel_multiplier"] = int(multiplier) if multiplier.is_integer() else multiplier
+    return kwargs
+
+
+def infer_generator_spec(state: Mapping[str, torch.Tensor], source: str | os.PathLike) -> tuple[str, dict[str, Any]]:
+    """(arch, constructor kwargs) of the generator a state dict belongs to, from key names and shapes.
+
+    Architecture: `conv_body_first.weight` = GFP-GAN clean (plain conv), `conv_body_first.0.weight` =
+    GFPGANv1 (equalised conv + bias-activation pair), `ecd0.0.0.weight` + `generator.input.input` = GPEN.
+    `input_is_latent` leaves no trace in the weights; the released GFP-GAN models all use True, our default.
+    """
+    if "ecd0.0.0.weight" in state and "generator.input.input" in state:
+        return "gpen", infer_gpen_kwargs(state)
     if "conv_body_first.weight" in state:
         arch = "clean"
     elif "conv_body_first.0.weight" in state:
         arch = "v1"
     else:
         raise CheckpointMismatchError(
-            f"Checkpoint {source} is not a GFP-GAN generator: neither `conv_body_first.weight` (clean "
-            f"architecture) nor `conv_body_first.0.weight` (GFPGANv1) is in it; first keys: {sorted(state)[:5]}")
+            f"Checkpoint {source} is not a GFP-GAN or GPEN generator: none of `conv_body_first.weight` (GFP-GAN "
+            f"clean architecture), `conv_body_first.0.weight` (GFPGANv1), `ecd0.0.0.weight` + "
+            f"`generator.input.input` (GPEN) is in it; first keys: {sorted(state)[:5]}")
     kwargs = infer_stylegan2_kwargs(state, "stylegan_decoder.")
     kwargs["use_sft"] = "condition_scale.0.0.weight" in state
     if kwargs["use_sft"]:
@@ -186,14 +223,18 @@ def infer_generator_spec(state: Mapping[str, torch.Tensor], source: str | os.Pat
 
 
 def generator_class(arch: str) -> type[nn.Module]:
-    """The GFP-GAN generator class of an architecture name ("clean" or "v1")."""
-    if arch == "clean":
-        from gpen.models.gfpgan_clean import GFPGANv1Clean
-        return GFPGANv1Clean
-    if arch == "v1":
-        from gpen.models.gfpgan_v1 import GFPGANv1
-        return GFPGANv1
-    raise CheckpointMismatchError(f"unknown generator architecture {arch!r}; expected 'clean' or 'v1'")
+    """The generator class of an architecture name ("clean", "v1" or "gpen")."""
+    if arch not in ARCHITECTURES:
+        raise CheckpointMismatchError(f"unknown generator architecture {arch!r}; expected one of {list(ARCHITECTURES)}")
+    module, name = ARCHITECTURES[arch][0].rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
+
+
+def describe_generator(arch: str, kwargs: Mapping[str, Any]) -> str:
+    """'a GPENGenerator (out_size=512, ...; model=gpen)': what a file holds, for error messages."""
+    name = generator_class(arch).__name__
+    settings = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return f"a {name} ({settings}; {ARCHITECTURES[arch][1]})"
 
 
 def generator_state_and_spec(checkpoint: Mapping[str, Any], source: str | os.PathLike
@@ -221,30 +262,43 @@ def fitting_settings(inferred: Mapping[str, Any], used: Mapping[str, Any]) -> st
 
 
 def load_generator(path: str | os.PathLike, *, weights_only: bool = True, config_key: str = "checkpoint",
-                   **overrides: Any) -> nn.Module:
-    """Build the GFP-GAN generator a checkpoint file holds, load it strictly, return it in eval mode.
+                   arch: str | None = None, **overrides: Any) -> nn.Module:
+    """Build the generator a checkpoint file holds, load it strictly, return it in eval mode.
 
     Accepts our Lightning checkpoints and exports (which record the architecture and constructor
-    kwargs), the official GFPGANv1.pth (original architecture) and GFPGANv1.3 / v1.4 (clean), and bare
-    state dicts, whose architecture, out_size, channel_multiplier, narrow, sft_half, use_sft and
-    different_w are read off key names and shapes. `overrides` are constructor kwargs that win over the
-    recorded or inferred ones (e.g. `sft_strength=0.5`); one that contradicts the weights raises
-    `CheckpointMismatchError` naming the key, both shapes and the setting that fits. In eval mode the
-    model is deterministic (stored noise maps); `model(x)` with x (N, 3, H, W) in [-1, 1] returns
-    (restored image, pyramid images).
+    kwargs), the official GFPGANv1.pth (original architecture), GFPGANv1.3 / v1.4 (clean), the GPEN
+    files (flat GPEN-BFR-*.pth, or trainer checkpoints with the EMA generator under `g_ema`), and bare
+    state dicts, whose architecture and settings (out_size, channel_multiplier, narrow, sft_half,
+    use_sft, different_w for GFP-GAN; out_size, channel_multiplier, narrow, style_dim, n_mlp for GPEN)
+    are read off key names and shapes. `arch` ("clean", "v1", "gpen"), when given, is the architecture
+    the caller expects: a file of another one is refused. `overrides` are constructor kwargs that win
+    over the recorded or inferred ones (e.g. `sft_strength=0.5`); one that contradicts the weights
+    raises `CheckpointMismatchError` naming the key, both shapes and the setting that fits. In eval
+    mode the model is deterministic; `model(x)` with x (N, 3, H, W) in [-1, 1] returns (restored
+    image, pyramid images — empty for GPEN).
     """
-    file = resolve_weights(path, what="GFP-GAN generator", config_key=config_key)
+    file = resolve_weights(path, what="face restoration generator", config_key=config_key)
     state, spec = generator_state_and_spec(read_checkpoint(file, weights_only), file)
-    arch, inferred = infer_generator_spec(state, file)
+    file_arch, inferred = infer_generator_spec(state, file)
     kwargs = dict(inferred)
     if spec is not None:  # our checkpoints record the exact constructor kwargs
-        arch = spec.get("arch", arch)
+        file_arch = spec.get("arch", file_arch)
         kwargs |= dict(spec.get("kwargs", {}))
+    if arch is not None and arch != file_arch:
+        generator_class(arch)  # an unknown name is its own error
+        marker = ARCH_MARKERS[file_arch]
+        found = f"key `{marker}` {tuple(state[marker].shape)}" if marker in state else "its recorded spec"
+        raise CheckpointMismatchError(
+            f"Checkpoint {file} holds {describe_generator(file_arch, inferred)} ({found}), not the {arch!r} "
+            f"architecture asked for ({ARCHITECTURES[arch][1]}, whose files have `{ARCH_MARKERS[arch]}`); "
+            f"use {ARCHITECTURES[file_arch][1]} (arch={file_arch!r}).")
     kwargs |= overrides
+    cls = generator_class(file_arch)
     try:
-        model = generator_class(arch)(**kwargs)
+        model = cls(**kwargs)
     except TypeError as error:
-        raise TypeError(f"load_generator({file}): {error}") from None
+        raise TypeError(f"load_generator({file}): the file holds {describe_generator(file_arch, inferred)}, "
+                        f"which does not take these settings: {error}") from None
     return load_strict(model, state, file, fitting_settings(inferred, kwargs)).eval()
 
 

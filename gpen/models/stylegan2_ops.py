@@ -142,11 +142,15 @@ class EqualLinear(nn.Module):
 
 
 class UpFirDnUpsample(nn.Module):
-    """×`factor` upsampling with the FIR kernel (the skip path of StyleGAN2's toRGB)."""
+    """×`factor` upsampling with the FIR kernel (the skip path of StyleGAN2's toRGB).
 
-    def __init__(self, resample_kernel: Sequence[int], factor: int = 2):
+    `persistent_kernel`: keep the kernel in the state dict (rosinality-style files such as GPEN's have it).
+    """
+
+    def __init__(self, resample_kernel: Sequence[int], factor: int = 2, persistent_kernel: bool = False):
         super().__init__()
-        self.register_buffer("kernel", make_resample_kernel(resample_kernel) * factor**2, persistent=False)
+        self.register_buffer("kernel", make_resample_kernel(resample_kernel) * factor**2,
+                             persistent=persistent_kernel)
         self.factor = factor
         p = self.kernel.shape[0] - factor
         self.pad = ((p + 1) // 2 + factor - 1, p // 2)
@@ -162,7 +166,8 @@ class UpFirDnSmooth(nn.Module):
     a k×k stride-2 transposed conv before it doubles them.
     """
 
-    def __init__(self, resample_kernel: Sequence[int], up: int = 1, down: int = 1, kernel_size: int = 1):
+    def __init__(self, resample_kernel: Sequence[int], up: int = 1, down: int = 1, kernel_size: int = 1,
+                 persistent_kernel: bool = False):
         super().__init__()
         if (up > 1) == (down > 1):
             raise ValueError(f"UpFirDnSmooth needs exactly one of up={up} or down={down} to be > 1")
@@ -174,7 +179,7 @@ class UpFirDnSmooth(nn.Module):
         else:
             p = (kernel.shape[0] - down) + (kernel_size - 1)
             self.pad = ((p + 1) // 2, p // 2)
-        self.register_buffer("kernel", kernel, persistent=False)
+        self.register_buffer("kernel", kernel, persistent=persistent_kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return upfirdn2d(x, self.kernel, pad=self.pad)
@@ -184,14 +189,17 @@ class ConvLayer(nn.Sequential):
     """[blur] → equalised conv (stride 2 if `downsample`) → [bias + LeakyReLU·sqrt(2)].
 
     Sequential indices match the official keys: without downsampling `0` is the conv and `1` the
-    activation; with it `0` is the blur (no parameters), `1` the conv, `2` the activation.
+    activation; with it `0` is the blur (no parameters; its kernel is a buffer, saved with
+    `persistent_kernel`), `1` the conv, `2` the activation.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, downsample: bool = False,
-                 resample_kernel: Sequence[int] = (1, 3, 3, 1), bias: bool = True, activate: bool = True):
+                 resample_kernel: Sequence[int] = (1, 3, 3, 1), bias: bool = True, activate: bool = True,
+                 persistent_kernel: bool = False):
         layers: list[nn.Module] = []
         if downsample:
-            layers.append(UpFirDnSmooth(resample_kernel, down=2, kernel_size=kernel_size))
+            layers.append(UpFirDnSmooth(resample_kernel, down=2, kernel_size=kernel_size,
+                                        persistent_kernel=persistent_kernel))
             stride, padding = 2, 0
         else:
             stride, padding = 1, kernel_size // 2
@@ -206,22 +214,50 @@ class ConvLayer(nn.Sequential):
 class ResBlock(nn.Module):
     """Residual ×½ downsampling block of the StyleGAN2 discriminator (also the GFPGANv1 U-Net encoder)."""
 
-    def __init__(self, in_channels: int, out_channels: int, resample_kernel: Sequence[int] = (1, 3, 3, 1)):
+    def __init__(self, in_channels: int, out_channels: int, resample_kernel: Sequence[int] = (1, 3, 3, 1),
+                 persistent_kernel: bool = False):
         super().__init__()
+        rk, keep = resample_kernel, persistent_kernel
         self.conv1 = ConvLayer(in_channels, in_channels, 3)
-        self.conv2 = ConvLayer(in_channels, out_channels, 3, downsample=True, resample_kernel=resample_kernel)
-        self.skip = ConvLayer(in_channels, out_channels, 1, downsample=True, resample_kernel=resample_kernel,
-                              bias=False, activate=False)
+        self.conv2 = ConvLayer(in_channels, out_channels, 3, downsample=True, resample_kernel=rk, persistent_kernel=keep)
+        self.skip = ConvLayer(in_channels, out_channels, 1, downsample=True, resample_kernel=rk,
+                              bias=False, activate=False, persistent_kernel=keep)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/2, W/2)
         return (self.conv2(self.conv1(x)) + self.skip(x)) / SQRT2
 
 
 def stylegan2_channels(channel_multiplier: float, narrow: float) -> dict[int, int]:
-    """Feature width per resolution of StyleGAN2 (docs/architecture.md): 512 up to 32 px, then halving."""
+    """Feature width per resolution of StyleGAN2 (docs/architecture.md): 512 up to 32 px, then halving
+    (the product with channel_multiplier and narrow first, then truncation)."""
     base = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * channel_multiplier, 128: 128 * channel_multiplier,
-            256: 64 * channel_multiplier, 512: 32 * channel_multiplier, 1024: 16 * channel_multiplier}
+            256: 64 * channel_multiplier, 512: 32 * channel_multiplier, 1024: 16 * channel_multiplier,
+            2048: 8 * channel_multiplier}
     return {res: int(width * narrow) for res, width in base.items()}
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, scale: float,
+                     demodulate: bool = True, eps: float = 1e-8, upsample: bool = False,
+                     padding: int = 0) -> torch.Tensor:
+    """StyleGAN2's modulated convolution with per-sample weights (batch folded into conv groups).
+
+    x: (B, Cin, H, W); weight: the stored (1, Cout, Cin, k, k); styles: (B, Cin), the modulation output.
+    The weight is scaled by `scale`·styles and, with `demodulate`, normalised to unit output variance.
+    Returns (B, Cout, H, W), or with `upsample` the stride-2 transposed conv (weight not flipped) of size
+    (B, Cout, 2H+1, 2W+1), which the caller blurs down to 2H.
+    """
+    b, c, h, w = x.shape
+    _, o, _, k, _ = weight.shape
+    weight = scale * weight * styles.view(b, 1, c, 1, 1)  # (B, Cout, Cin, k, k)
+    if demodulate:
+        weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + eps)
+    x = x.reshape(1, b * c, h, w)
+    if upsample:  # conv_transpose2d weight layout: (Cin·B, Cout, k, k)
+        weight = weight.transpose(1, 2).reshape(b * c, o, k, k)
+        out = F.conv_transpose2d(x, weight, stride=2, groups=b)  # (1, B·Cout, 2H+1, 2W+1)
+        return out.view(b, o, *out.shape[2:])
+    out = F.conv2d(x, weight.reshape(b * o, c, k, k), padding=padding, groups=b)
+    return out.view(b, o, h, w)
 
 
 class StyleGAN2Base(nn.Module):

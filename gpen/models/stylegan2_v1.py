@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from gpen.models.stylegan2_ops import (
     EqualLinear,
@@ -22,6 +21,7 @@ from gpen.models.stylegan2_ops import (
     StyleGAN2Base,
     UpFirDnSmooth,
     UpFirDnUpsample,
+    modulated_conv2d,
     stylegan2_channels,
 )
 from gpen.utils.validation import check_choice, check_range
@@ -59,20 +59,10 @@ class ModulatedConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(1, out_channels, in_channels, kernel_size, kernel_size))
         self.padding = kernel_size // 2
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape  # style: (B, num_style_feat)
-        style = self.modulation(style).view(b, 1, c, 1, 1)
-        weight = self.scale * self.weight * style  # (B, Cout, Cin, k, k)
-        if self.demodulate:
-            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + self.eps)
-        k, o = self.kernel_size, self.out_channels
-        x = x.reshape(1, b * c, h, w)
-        if self.upsample:  # conv_transpose2d weight layout: (Cin·B, Cout, k, k)
-            weight = weight.transpose(1, 2).reshape(b * c, o, k, k)
-            out = F.conv_transpose2d(x, weight, stride=2, groups=b)  # (1, B·Cout, 2H+1, 2W+1)
-            return self.smooth(out.view(b, o, *out.shape[2:]))  # (B, Cout, 2H, 2W)
-        out = F.conv2d(x, weight.reshape(b * o, c, k, k), padding=self.padding, groups=b)
-        return out.view(b, o, h, w)
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:  # style: (B, num_style_feat)
+        out = modulated_conv2d(x, self.weight, self.modulation(style), self.scale, self.demodulate, self.eps,
+                               self.upsample, self.padding)
+        return self.smooth(out) if self.upsample else out  # (B, Cout, H, W) or (B, Cout, 2H, 2W)
 
 
 class StyleConv(nn.Module):
