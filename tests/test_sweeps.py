@@ -82,6 +82,11 @@ def test_studies_compose_one_command_sweeps(study, experiments):
         assert compose_train(f"experiment={experiment}", "scale=demo").data.out_size == 64
 
 
+def test_coupling_study_turns_the_pyramid_loss_off_in_every_run():
+    for experiment in ("ablation_cs_sft", "coupling_gpen"):
+        assert compose_train("study=coupling", f"experiment={experiment}").loss.terms.pyramid.weight == 0
+
+
 def test_fig7_rows_differ_in_the_component_loss():
     terms = {e: compose_train(f"experiment={e}").loss.terms.comp for e in
              ("ablation_no_component", "ablation_comp_gan_only", "ablation_comp_feature_match", "ablation_comp_style")}
