@@ -41,6 +41,7 @@ def test_experiment_runs_two_steps(experiment, tmp_path):
     assert "val/swd" in metrics
     restoration = experiment not in PRIOR_EXPERIMENTS  # restoration runs log the LQ references beside
     assert ("val/psnr" in metrics) == ("val/swd_lq" in metrics) == ("val/ssim_lq" in metrics) == restoration
+    assert (tmp_path / "results.json").is_file() == restoration  # the end-of-training evaluation
     weights = {name: cfg.loss.terms[name].weight for name in cfg.loss.terms}
     logged = (tmp_path / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
     for name, weight in weights.items():  # weight 0 removes the term from the log too
