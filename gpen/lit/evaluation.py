@@ -12,7 +12,6 @@ scored again when it is continued; a re-launched run that already scored its ste
 
 from __future__ import annotations
 
-import copy
 import json
 import tempfile
 from collections.abc import Mapping
@@ -66,6 +65,7 @@ class EvaluateAtEnd(pl.Callback):
         if self.already_scored(trainer.global_step):
             rank_zero_info(f"{self.run_dir / 'results.json'} already scores step {trainer.global_step}.")
             return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".final_eval_", dir=self.run_dir) as tmp:
             self.evaluate(trainer, pl_module, Path(tmp))
 
@@ -81,14 +81,14 @@ class EvaluateAtEnd(pl.Callback):
             return open_testset(self.testset), {"source": "folder"}
         degradation = None
         if self.degradation is not None:
-            degradation = copy.copy(instantiate(self.degradation))
+            degradation = instantiate(self.degradation)  # a new object: the training data's is untouched
             if self.synthetic["degradation_scale"] is not None:
                 degradation.degradation_scale = float(self.synthetic["degradation_scale"])
         settings = {k: self.synthetic[k] for k in ("num_images", "size", "seed", "first_id")}
         write_synthetic_testset(folder, degradation=degradation,
                                 degradation_scale=self.synthetic["degradation_scale"] or 1.0, **settings)
         label = (f"synthetic faces {settings['first_id']}..+{settings['num_images']} at {settings['size']} px, "
-                 f"seed {settings['seed']}")
+                 f"seed {settings['seed']}, degradation_scale {self.synthetic['degradation_scale']}")
         return open_testset(folder), {"source": "built-in synthetic faces", "label": label, **settings,
                                       "degradation_scale": self.synthetic["degradation_scale"]}
 
@@ -98,7 +98,6 @@ class EvaluateAtEnd(pl.Callback):
         size = self.protocol["input_size"] or getattr(generator, "out_size", None)
         inputs = ImagePairs(testset.inputs, size=size)
         restored = restore_folder(generator, inputs, tmp / "restored", pl_module.device, self.batch_size)
-        generator.eval()
         metadata = {
             "testset": origin.get("label", str(testset.root)), "checkpoint": None, "restored_folder": None,
             "testset_origin": origin,
