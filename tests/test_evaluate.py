@@ -15,6 +15,7 @@ from gpen.metrics.report import ResultsTable
 from gpen.utils.image_io import read_image, write_image
 
 ROOT = Path(__file__).resolve().parents[1]
+TEXTURE = ["HF ratio", "HF ratio (skin)", "LFD", "LFD (skin)", "Grain", "Grain (skin)"]
 
 
 def _evaluate_module():
@@ -52,7 +53,7 @@ def test_restored_folder_on_a_paired_set_gets_every_metric_and_an_input_row(test
     table = _evaluate_module().run(cfg, tmp_path / "run")
 
     assert list(table.rows) == ["ours", "Input"]
-    assert table.metrics == ["PSNR", "SSIM", "LPIPS", "FID", "NIQE", "Deg"]
+    assert table.metrics == ["PSNR", "SSIM", "LPIPS", "FID", "NIQE", "Deg", *TEXTURE]
     assert table.get("ours", "PSNR") > table.get("Input", "PSNR")
     assert table.get("ours", "SSIM") > table.get("Input", "SSIM")
     assert all(isinstance(table.get(row, "NIQE"), float) for row in table.rows)
@@ -76,8 +77,9 @@ def test_unpaired_folder_gets_only_no_reference_metrics(testset, tmp_path):
     cfg = _config([f"testset={web}", f"restored={web}", "method_name=as_is", "metrics.fid=null",
                    f"save_restored={tmp_path / 'unused'}"])
     table = _evaluate_module().run(cfg, tmp_path / "run")
-    assert list(table.rows) == ["as_is"] and table.metrics == ["NIQE"]
+    assert list(table.rows) == ["as_is"] and table.metrics == ["NIQE", *TEXTURE]
     assert table.get("as_is", "NIQE") > 0
+    assert all(table.get("as_is", name) == 0.0 for name in TEXTURE)  # the inputs are their own reference
 
 
 def test_vqfr_protocol_config_switches_the_documented_options():
@@ -111,3 +113,50 @@ def test_checkpoint_is_restored_in_batches_and_scored(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="inside the test set"):
         _evaluate_module().run(_config([f"testset={root}", f"checkpoint={checkpoint}",
                                         f"save_restored={root / 'out'}"]), tmp_path / "run2")
+
+
+def test_texture_controls_on_a_restored_folder_move_the_grain_measure(testset, tmp_path):
+    """restore.keep_grain on another method's outputs: written to save_restored, scored, inputs untouched."""
+    from gpen.restore.filters import gaussian_blur
+
+    smooth = tmp_path / "smooth"  # "another method": GT smoothed (no grain, no pores)
+    for path in sorted((testset / "gt").glob("*.png")):
+        image = torch.from_numpy(read_image(path)).permute(2, 0, 1)[None]
+        write_image(smooth / path.name, gaussian_blur(image, 1.5)[0].permute(1, 2, 0).numpy())
+    before = _snapshot(smooth)
+    common = [f"testset={testset}", f"restored={smooth}", "metrics.lpips=null", "metrics.fid=null",
+              "metrics.deg=null", "metrics.niqe=null", "method_name=smooth"]
+    plain = _evaluate_module().run(_config([*common, f"save_restored={tmp_path / 'a'}"]), tmp_path / "run_a")
+    kept = _evaluate_module().run(_config([*common, f"save_restored={tmp_path / 'b'}", "restore.keep_grain=true"]),
+                                  tmp_path / "run_b")
+    assert kept.get("smooth", "Grain") < plain.get("smooth", "Grain")
+    assert kept.get("smooth", "PSNR") != plain.get("smooth", "PSNR")  # the scored images are the controlled ones
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted(p.name for p in smooth.iterdir())
+    assert kept.metadata["restore"]["keep_grain"] and kept.metadata["texture_controls"]["images"] == 3
+    assert _snapshot(smooth) == before and not (tmp_path / "a").exists()
+    with pytest.raises(ValueError, match="need a generator"):
+        _evaluate_module().run(_config([*common, "restore.latent_steps=2"]), tmp_path / "run_c")
+    with pytest.raises(FileNotFoundError, match="restore.parser_path=.*parsing_bisenet.pth"):
+        _evaluate_module().run(_config([*common, f"restore.parser_path={tmp_path / 'parsing.pth'}"]), tmp_path / "run_d")
+
+
+@pytest.mark.slow
+def test_checkpoint_with_a_restore_preset(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPEN_PRETRAINED_DIR", str(tmp_path / "no_weights"))
+    from gpen.models.gfpgan_clean import GFPGANv1Clean
+
+    root = tmp_path / "set32"
+    assert make_testset(["--synthetic", "2", "--size", "32", "--output", str(root)]) == 0
+    kwargs = {"out_size": 32, "num_style_feat": 32, "channel_multiplier": 1, "narrow": 0.125}
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "tiny.pth"
+    torch.save({"params_ema": GFPGANv1Clean(**kwargs).state_dict(), "gpen_generator": {"arch": "clean", "kwargs": kwargs}},
+               checkpoint)
+    only = ["metrics.lpips=null", "metrics.fid=null", "metrics.deg=null", "metrics.niqe=null"]
+    runs = {}
+    for preset in ("default", "film_scan"):
+        cfg = _config([f"testset={root}", f"checkpoint={checkpoint}", f"save_restored={tmp_path / preset}",
+                       f"restore={preset}", *only])
+        runs[preset] = _evaluate_module().run(cfg, tmp_path / f"run_{preset}")
+    assert runs["film_scan"].metadata["restore"]["latent_steps"] == 10
+    assert runs["film_scan"].get("tiny", "Grain") < runs["default"].get("tiny", "Grain")

@@ -18,6 +18,7 @@ from gpen.losses.regularizers import PathLengthRegularizer, path_lengths
 from gpen.metrics.swd import laplacian_pyramid, sliced_wasserstein_distance
 from gpen.models.gfpgan_clean import GFPGANv1Clean
 from gpen.models.gfpgan_v1 import GFPGANv1
+from gpen.models.gpen import GPENGenerator
 from gpen.models.loading import CheckpointMismatchError, load_stylegan2_prior
 from gpen.models.prior import UnconditionalStyleGAN2
 from gpen.models.stylegan2_v1 import StyleGAN2Generator
@@ -42,8 +43,17 @@ def train_script():
 
 
 # ---------------------------------------------------------------- training and export
-@pytest.mark.parametrize(("model", "gfpgan"), [("prior_v1", GFPGANv1), ("prior_clean", GFPGANv1Clean)])
-def test_two_prior_steps_export_loads_into_gfpgan(model, gfpgan, tmp_path):
+def restorer(model: str, channel_multiplier: float):
+    """The restoration generator whose prior a `model=<model>` run trains, at the tiny sizes."""
+    if model == "prior_gpen":
+        return GPENGenerator(out_size=32, style_dim=32, n_mlp=1, channel_multiplier=channel_multiplier,
+                             narrow=0.0625)
+    gfpgan = GFPGANv1 if model == "prior_v1" else GFPGANv1Clean
+    return gfpgan(out_size=32, num_style_feat=32, narrow=0.0625, num_mlp=1, channel_multiplier=channel_multiplier)
+
+
+@pytest.mark.parametrize("model", ["prior_v1", "prior_clean", "prior_gpen"])
+def test_two_prior_steps_export_loads_into_the_restoration_generator(model, tmp_path):
     cfg = compose_train(*TINY_PRIOR, f"model={model}", f"paths.run_dir={tmp_path}")
     metrics = train_script().train(cfg)
     for key in ("train/loss_gan", "train/loss_path_length", "train/loss_d_gan_r1", "val/swd"):
@@ -51,10 +61,9 @@ def test_two_prior_steps_export_loads_into_gfpgan(model, gfpgan, tmp_path):
     export = torch.load(tmp_path / "checkpoints" / "generator_ema.pth", weights_only=True)
     assert export["step"] == 2 and export["gpen_generator"]["arch"] == cfg.model.arch
     assert not any(k.startswith("decoder.") for k in export["params_ema"])  # the released prior layout
-    generator = gfpgan(out_size=32, num_style_feat=32, narrow=0.0625, num_mlp=1,
-                       channel_multiplier=cfg.model.channel_multiplier)
+    generator = restorer(model, cfg.model.channel_multiplier)
     load_stylegan2_prior(generator, tmp_path / "checkpoints" / "generator_ema.pth")
-    loaded = generator.stylegan_decoder.state_dict()
+    loaded = (generator.generator if model == "prior_gpen" else generator.stylegan_decoder).state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in export["params_ema"].items())
     assert list((tmp_path / "samples").glob("step_*.png"))  # grids from fixed latents
 
@@ -65,6 +74,9 @@ def test_export_refused_by_the_other_architecture(tmp_path):
     clean = GFPGANv1Clean(out_size=32, num_style_feat=32, narrow=0.0625, num_mlp=1, channel_multiplier=1)
     with pytest.raises(CheckpointMismatchError, match="original .*model=gfpgan_v1"):
         load_stylegan2_prior(clean, tmp_path / "checkpoints" / "generator_ema.pth")
+    gpen = GPENGenerator(out_size=32, style_dim=32, n_mlp=1, channel_multiplier=1, narrow=0.0625)
+    with pytest.raises(CheckpointMismatchError, match="original .*model=gfpgan_v1"):
+        load_stylegan2_prior(gpen, tmp_path / "checkpoints" / "generator_ema.pth")
 
 
 def test_wrong_prior_fails_before_the_first_step(tmp_path):

@@ -26,6 +26,7 @@ from gpen.cli.help import DefaultsHelpFormatter
 from gpen.data.degradation import GFPGANDegradation
 from gpen.data.folder import resize_square
 from gpen.data.items import sample_rng
+from gpen.data.scenarios import PRESETS
 from gpen.data.synthetic import render_face
 from gpen.utils.image_io import read_image, scan_images, write_image
 from gpen.utils.validation import ConfigValueError, check_range
@@ -46,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="id of the first synthetic face (default: disjoint from training and validation faces)")
     parser.add_argument("--degradation-scale", type=float, default=1.0,
                         help="degradation strength: 0 = LQ is GT, 1 = official, up to 1.5 (docs/degradation.md)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="a scenario preset instead of the GFP-GAN model")
     parser.add_argument("--size", type=int, default=512, help="output side in pixels")
     parser.add_argument("--strict", action="store_true", help="stop on unreadable input files instead of skipping")
     parser.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output folder")
@@ -77,9 +79,10 @@ def hq_images(args: argparse.Namespace) -> Iterator[tuple[str, str, np.ndarray]]
 
 
 def make_testset(args: argparse.Namespace, degradation: GFPGANDegradation | None = None) -> dict:
-    """Write the pairs; `degradation` (default: the official model at --degradation-scale) lets the
-    end-of-training evaluation use a run's own degradation model."""
-    degradation = degradation or GFPGANDegradation(degradation_scale=args.degradation_scale)
+    """Write the pairs; `degradation` (default: --preset or the official model, at --degradation-scale) lets
+    the end-of-training evaluation use a run's own degradation model."""
+    if degradation is None:
+        degradation = (PRESETS[args.preset] if args.preset else GFPGANDegradation)(degradation_scale=args.degradation_scale)
     entries = []
     for index, (name, source, gt) in enumerate(hq_images(args)):
         params = degradation.sample_params(sample_rng(args.seed, 0, index))
@@ -91,7 +94,8 @@ def make_testset(args: argparse.Namespace, degradation: GFPGANDegradation | None
         "recipe": "GFP-GAN degradation (docs/degradation.md), CelebA-Test style fixed pairs",
         "seed": args.seed,
         "size": args.size,
-        "degradation_scale": degradation.degradation_scale,
+        "degradation_scale": getattr(degradation, "degradation_scale", args.degradation_scale),
+        "preset": args.preset,
         "degradation": {k: v for k, v in vars(degradation).items()},
         "count": len(entries),
         "images": entries,
@@ -102,12 +106,14 @@ def make_testset(args: argparse.Namespace, degradation: GFPGANDegradation | None
 
 def write_synthetic_testset(output: Path, num_images: int, size: int, seed: int = 0,
                             degradation: GFPGANDegradation | None = None, degradation_scale: float = 1.0,
-                            first_id: int = SYNTHETIC_TEST_FIRST_ID) -> dict:
+                            first_id: int = SYNTHETIC_TEST_FIRST_ID, preset: str | None = None) -> dict:
     """`gpen-make-testset --synthetic num_images` from Python, into a new or empty `output` folder."""
     check_output(output, None, overwrite=False)
     output.mkdir(parents=True, exist_ok=True)
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"preset={preset!r} is not a scenario preset (valid: {', '.join(sorted(PRESETS))}, null)")
     args = argparse.Namespace(input=None, synthetic=num_images, output=output, seed=seed, first_id=first_id,
-                              degradation_scale=degradation_scale, size=size, strict=False)
+                              degradation_scale=degradation_scale, size=size, strict=False, preset=preset)
     return make_testset(args, degradation)
 
 

@@ -5,6 +5,10 @@
 `on_update` callback gets the table so the caller can write partial results. A metric whose weights
 or reference statistics are missing is marked "unavailable: <reason>" and the others still run; a
 metric that fails for another reason is marked "failed: <error>" with the traceback in the log.
+
+A metric compares each image with the ground truth, unless its `reference_kind` says otherwise: the
+texture measures compare with the degraded input ("input"), or with the ground truth where the set has
+it and the input elsewhere ("gt_or_input"); `input_rows` pairs each row's images with the inputs.
 """
 
 from __future__ import annotations
@@ -57,22 +61,35 @@ def score_dataset(metric: Metric, dataset: ImagePairs, device: torch.device, bat
 def evaluate_rows(rows: Mapping[str, ImagePairs], metrics: Sequence[Metric], device: torch.device | str = "cpu",
                   batch_size: int = 8, num_workers: int = 0, progress: bool = True,
                   table: ResultsTable | None = None,
-                  on_update: Callable[[ResultsTable], None] | None = None) -> ResultsTable:
+                  on_update: Callable[[ResultsTable], None] | None = None,
+                  input_rows: Mapping[str, ImagePairs] | None = None) -> ResultsTable:
     """Score every row with every metric into `table` (columns in metric order)."""
     device = torch.device(device)
     table = table or ResultsTable([m.name for m in metrics])
     details = table.metadata.setdefault("metric_details", {})
     for metric in metrics:
-        applicable = [r for r, data in rows.items() if not metric.needs_reference or data.reference_folder]
+        datasets = {r: paired_for(metric, r, rows, input_rows or {}) for r in rows}
+        applicable = {r: data for r, data in datasets.items() if data is not None}
         if not applicable:
             continue
         problem = _setup(metric, device)
-        for row in applicable:
-            table.set(row, metric.name, problem or _score_row(metric, rows[row], row, device, batch_size,
+        for row, data in applicable.items():
+            table.set(row, metric.name, problem or _score_row(metric, data, row, device, batch_size,
                                                                 num_workers, progress, details))
         if on_update is not None:
             on_update(table)
     return table
+
+
+def paired_for(metric: Metric, row: str, rows: Mapping[str, ImagePairs],
+               input_rows: Mapping[str, ImagePairs]) -> ImagePairs | None:
+    """The dataset a metric scores for `row` (its images with the right reference), or None: not applicable."""
+    kind = getattr(metric, "reference_kind", "gt")
+    if not metric.needs_reference:
+        return rows[row]
+    if kind == "input" or (kind == "gt_or_input" and not rows[row].reference_folder):
+        return input_rows.get(row)
+    return rows[row] if rows[row].reference_folder else None
 
 
 def _setup(metric: Metric, device: torch.device) -> str | None:

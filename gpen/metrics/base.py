@@ -18,6 +18,7 @@ class Metric(abc.ABC):
 
     name: str = "metric"
     needs_reference: bool = True   # False: a no-reference metric (NIQE, FID vs FFHQ statistics)
+    reference_kind: str = "gt"     # what `reference` is: gt | input | gt_or_input (texture measures)
     lower_is_better: bool = True
 
     def setup(self, device: torch.device | str = "cpu") -> None:

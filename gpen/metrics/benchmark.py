@@ -1,9 +1,9 @@
 """Benchmark one restoration on one test set: the machinery `evaluate.py` and the end-of-training
 evaluation share, so both write the same results files under the same protocol record.
 
-`restore_folder` runs a generator over a folder of inputs; `benchmark` scores a folder of restored
-images (plus the "Input" row on paired sets) with every configured metric and writes
-`<run>/results.{md,csv,json}`; `save_test_faces` keeps a few LQ / restored / GT faces in
+`restore_folder` runs a generator (with the `restore` knobs) over a folder of inputs; `benchmark`
+scores a folder of restored images (plus the "Input" row on paired sets) with every configured metric
+and writes `<run>/results.{md,csv,json}`; `save_test_faces` keeps a few LQ / restored / GT faces in
 `<run>/test_faces/` for the face grids of `gpen-report`.
 """
 
@@ -13,7 +13,7 @@ import hashlib
 import importlib.metadata
 import logging
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,15 @@ from tqdm import tqdm
 
 from gpen.data.testsets import ImagePairs, TestSet, collate_same_size
 from gpen.metrics.api import evaluate_rows
+from gpen.metrics.presets import add_combined_score, file_sha256
 from gpen.metrics.report import ResultsTable
+from gpen.restore import RestoreSettings, load_face_parser, restore_aligned
 from gpen.utils.image_io import list_images, write_image
 from gpen.utils.machine import describe_machine
 
 log = logging.getLogger(__name__)
 PACKAGES = ("gpen", "torch", "torchvision", "lpips", "pyiqa", "facenet-pytorch", "numpy", "scipy")
+PRESET_KEYS = ("preset", "score")  # entries of the metrics group that are not metrics
 FACES_FOLDER = "test_faces"
 
 
@@ -43,18 +46,25 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def write_batch(out_dir: Path, names: list[str], faces: torch.Tensor) -> None:
+    images = ((faces + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()  # (B, S, S, 3)
+    for name, image in zip(names, images):
+        write_image(out_dir / f"{name}.png", image)
+
+
 @torch.no_grad()
 def restore_folder(generator: torch.nn.Module, inputs: ImagePairs, out_dir: Path, device: torch.device,
-                   batch_size: int, num_workers: int = 0, progress: bool = False) -> Path:
-    """Restore every input (RGB [0, 1] -> generator on [-1, 1] -> first output) and write <name>.png."""
+                   batch_size: int, num_workers: int = 0, progress: bool = False,
+                   settings: RestoreSettings | None = None) -> Path:
+    """Restore every input (RGB [0, 1] -> [-1, 1] -> `restore_aligned` with the knobs) and write <name>.png."""
+    settings = settings or RestoreSettings()
     out_dir.mkdir(parents=True, exist_ok=True)
     loader = DataLoader(inputs, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_same_size)
     generator = generator.to(device).eval()
+    parser = load_face_parser(settings, device)
     for batch in tqdm(loader, desc="restore", disable=not progress):
-        restored = generator(batch["image"].to(device) * 2 - 1)[0]  # (B, 3, S, S) in about [-1, 1]
-        images = ((restored + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()  # (B, S, S, 3)
-        for name, image in zip(batch["name"], images):
-            write_image(out_dir / f"{name}.png", image)
+        faces = batch["image"].to(device) * 2 - 1  # (B, 3, S, S)
+        write_batch(out_dir, batch["name"], restore_aligned(generator, faces, settings, parser=parser))
     return out_dir
 
 
@@ -71,39 +81,58 @@ def image_set_record(testset: TestSet) -> dict[str, Any]:
 
 
 def metric_directions(metrics: list) -> dict[str, str]:
-    return {m.name: "lower" if m.lower_is_better else "higher" for m in metrics}
+    """higher | lower | zero (closest to 0 is best), per column, for tables that mark the best value."""
+    return {m.name: getattr(m, "best", None) or ("lower" if m.lower_is_better else "higher") for m in metrics}
 
 
-def benchmark(restored: Path, testset: TestSet, method: str, metric_specs: Mapping[str, Any],
+def input_pairs(restored: Path, inputs: Path, size: int | None) -> ImagePairs | None:
+    """Restored images paired with the inputs of the same name (texture measures); None when none match."""
+    try:
+        return ImagePairs(restored, inputs, size=size)
+    except FileNotFoundError as error:
+        log.warning("texture measures against the input left out: %s", error)
+        return None
+
+
+def _protocol_record(testset: TestSet, metrics_cfg: Mapping, protocol: Mapping, device: torch.device) -> dict:
+    fid_stats = (metrics_cfg.get("fid") or {}).get("reference_stats")
+    return {"testset": str(testset.root), "paired": testset.paired, "image_set": image_set_record(testset),
+            "protocol": dict(protocol), "metrics": dict(metrics_cfg), "metrics_preset": metrics_cfg.get("preset"),
+            "fid_reference_stats": {"path": fid_stats, "sha256": file_sha256(fid_stats)},
+            "device": str(device), "machine": describe_machine(device), "packages": package_versions()}
+
+
+def benchmark(restored: Path, testset: TestSet, method: str, metrics_cfg: Mapping[str, Any],
               protocol: Mapping[str, Any], run_dir: Path, metadata: dict, device: torch.device,
-              batch_size: int = 4, num_workers: int = 0, progress: bool = False,
-              on_update: Callable[[ResultsTable], None] | None = None) -> ResultsTable:
+              batch_size: int = 4, num_workers: int = 0, progress: bool = False) -> ResultsTable:
     """Score `restored` (matched to the test set's GT by name) and, on paired sets, the inputs.
 
-    `metric_specs` are Hydra specs (`_target_` ...; None entries skipped); `metadata` already holds
-    the caller's facts (checkpoint, restoration notes) and gets the protocol record added.
+    `metrics_cfg` is the metrics group (`_target_` specs, None entries skipped, plus `preset` / `score`);
+    `metadata` holds the caller's facts (checkpoint, restoration notes) and gets the protocol record. The
+    results are rewritten after every metric, so an interrupted run keeps what finished.
     """
-    metadata = {"testset": str(testset.root), "paired": testset.paired, "image_set": image_set_record(testset),
-                "protocol": dict(protocol), "metrics": dict(metric_specs), "device": str(device),
-                "machine": describe_machine(device), "packages": package_versions(), **metadata}
+    metadata = {**_protocol_record(testset, metrics_cfg, protocol, device), **metadata}
     metadata["image_set"]["root"] = metadata["testset"]  # a caller's label for a temporary folder wins
-    rows = {method: ImagePairs(restored, testset.references, size=protocol.get("resize"))}
+    resize = protocol.get("resize")
+    rows = {method: ImagePairs(restored, testset.references, size=resize)}
     if testset.paired:
-        rows["Input"] = ImagePairs(testset.inputs, testset.references, size=protocol.get("resize"))
+        rows["Input"] = ImagePairs(testset.inputs, testset.references, size=resize)
     metadata["images"] = {row: len(data) for row, data in rows.items()}
     metadata["skipped"] = {row: data.skipped.as_dict() for row, data in rows.items()}
-    metrics = [hydra.utils.instantiate(spec) for spec in metric_specs.values() if spec is not None]
-    metrics = [m for m in metrics if testset.paired or not m.needs_reference]  # unpaired: no-reference only
+    specs = {key: spec for key, spec in metrics_cfg.items() if key not in PRESET_KEYS}
+    metrics = [hydra.utils.instantiate(spec) for spec in specs.values() if spec is not None]
+    # unpaired: no-reference metrics, and the texture measures against the input
+    metrics = [m for m in metrics if testset.paired or not m.needs_reference or m.reference_kind != "gt"]
     metadata["directions"] = metric_directions(metrics)
+    if metrics_cfg.get("score"):
+        metadata["directions"]["NTIRE score"] = "higher"
+    input_rows = {method: input_pairs(restored, testset.inputs, resize)}
     table = ResultsTable([m.name for m in metrics], {row: {} for row in rows}, metadata)
     table.write(run_dir)  # the run's facts are on disk before the first metric starts
-
-    def write(partial: ResultsTable) -> None:
-        partial.write(run_dir)
-        if on_update is not None:
-            on_update(partial)
-
-    table = evaluate_rows(rows, metrics, device, batch_size, num_workers, progress, table, on_update=write)
+    table = evaluate_rows(rows, metrics, device, batch_size, num_workers, progress, table,
+                          on_update=lambda t: t.write(run_dir),
+                          input_rows={row: data for row, data in input_rows.items() if data is not None})
+    add_combined_score(table, metrics_cfg.get("score"))
     table.write(run_dir)
     return table
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gpen.metrics.base import PerImageMetric, quantize_8bit
-from gpen.utils.validation import check_range
+from gpen.utils.validation import check_choice, check_range
 
 ARCFACE_LUMA = (0.2989, 0.5870, 0.1140)
 ARCFACE_SIZE = 128
@@ -48,9 +48,12 @@ class Deg(PerImageMetric):
     name = "Deg"
 
     def __init__(self, arcface_path: str = "arcface_resnet18.pth", exclude_below_deg: float | None = None,
-                 network: nn.Module | None = None) -> None:
+                 network: nn.Module | None = None, measure: str = "angle") -> None:
         super().__init__()
         self.arcface_path = arcface_path
+        # angle: degrees (GFP-GAN "Deg"); cosine_distance: 1 - cosine (PMRF's identity measure)
+        self.measure = check_choice("metrics.deg.measure", measure, ("angle", "cosine_distance"))
+        self.name = "Deg" if measure == "angle" else "ArcFace cos dist"
         self.exclude_below_deg = (None if exclude_below_deg is None else
                                   check_range("metrics.deg.exclude_below_deg", exclude_below_deg, 0.0, 180.0))
         self.network = network
@@ -68,6 +71,8 @@ class Deg(PerImageMetric):
         both = arcface_input(torch.cat([restored, reference]))  # one pass for output and GT
         embeddings = self.network(both)
         out, gt = embeddings.chunk(2)
+        if self.measure == "cosine_distance":
+            return 1.0 - F.cosine_similarity(out.double(), gt.double(), dim=1)
         return embedding_angle_deg(out, gt)
 
     def values(self) -> torch.Tensor:

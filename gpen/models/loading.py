@@ -302,9 +302,22 @@ def load_generator(path: str | os.PathLike, *, weights_only: bool = True, config
     return load_strict(model, state, file, fitting_settings(inferred, kwargs)).eval()
 
 
+PRIOR_KINDS = {"v1": "GFPGANv1, the original StyleGAN2 (model=gfpgan_v1)",
+               "clean": "GFPGANv1Clean, the clean StyleGAN2 (model=gfpgan_clean)",
+               "gpen": "GPEN, the concatenated-noise StyleGAN2 (model=gpen)"}
+
+
+def prior_kind(state: Mapping[str, torch.Tensor]) -> str:
+    """Which generator family a prior state dict belongs to, from a key only that family has."""
+    if "style_conv1.activate.bias" in state:
+        return "v1"
+    return "gpen" if "input.input" in state else "clean"
+
+
 def load_stylegan2_prior(generator: nn.Module, path: str | os.PathLike = STYLEGAN2_PRIOR_FILE,
                          config_key: str = "pretrained.stylegan2_prior") -> nn.Module:
-    """Load a StyleGAN2 file (`params_ema`) into `generator.stylegan_decoder` (or a bare StyleGAN2), strictly.
+    """Load a StyleGAN2 file (`params_ema`) into `generator.stylegan_decoder` (GPEN: `generator.generator`;
+    a prior model: `generator.decoder`; or a bare StyleGAN2), strictly.
 
     The official `StyleGAN2_512_Cmul1_FFHQ_B12G4_scratch_800k.pth` is the original architecture and
     fits GFPGANv1 (cm 1) only; the clean architecture resamples differently, so loading it there is
@@ -313,16 +326,14 @@ def load_stylegan2_prior(generator: nn.Module, path: str | os.PathLike = STYLEGA
     file = resolve_weights(path, what="StyleGAN2 prior (GFP-GAN decoder)", config_key=config_key,
                            url=STYLEGAN2_PRIOR_URL, disable_hint=f"set {config_key}=null (random prior)")
     state = unwrap_state_dict(read_checkpoint(file), file)
-    # GFP-GAN generators hold the prior as `stylegan_decoder`, the unconditional prior model as `decoder`
-    decoder = getattr(generator, "stylegan_decoder", None) or getattr(generator, "decoder", generator)
+    # GFP-GAN generators hold the prior as `stylegan_decoder`, GPEN as `generator`, the prior models as `decoder`
+    decoder = next((getattr(generator, name) for name in ("stylegan_decoder", "generator", "decoder")
+                    if isinstance(getattr(generator, name, None), nn.Module)), generator)
     inferred = infer_stylegan2_kwargs(state)
     used = infer_stylegan2_kwargs(decoder.state_dict())
     hint = fitting_settings(inferred, used)
-    file_is_v1 = "style_conv1.activate.bias" in state
-    decoder_is_v1 = "style_conv1.activate.bias" in decoder.state_dict()
-    if file_is_v1 != decoder_is_v1:
-        kind = "the original (equalised-lr) StyleGAN2" if file_is_v1 else "the clean StyleGAN2"
-        hint = (f"The file holds {kind} architecture; use "
-                f"{'GFPGANv1 (model=gfpgan_v1)' if file_is_v1 else 'GFPGANv1Clean (model=gfpgan_clean)'}.")
+    file_kind, decoder_kind = prior_kind(state), prior_kind(decoder.state_dict())
+    if file_kind != decoder_kind:
+        hint = f"The file holds the prior of {PRIOR_KINDS[file_kind]}; use that generator."
     load_strict(decoder, state, file, hint)
     return generator

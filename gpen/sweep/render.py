@@ -12,6 +12,8 @@ from pathlib import Path
 from gpen.sweep.naming import split_override
 from gpen.sweep.report import INPUT_ROW, Report, Row, Table, direction, method_cells
 
+ARROWS = {"higher": "↑", "lower": "↓", "zero": "→0"}
+
 
 def _number(value: float, decimals: int = 4) -> str:
     return f"{value:.{decimals}f}" if math.isfinite(value) else str(value)
@@ -33,7 +35,7 @@ def _input_cell(value) -> str:
 def _describe(table: Table) -> str:
     image_set = ", ".join(f"{k} {v}" for k, v in table.image_set.items() if v is not None)
     protocol = table.protocol.get("protocol", {})
-    preset = table.protocol.get("preset")
+    preset = table.protocol.get("metrics_preset")
     return (f"Image set: {image_set}. Protocol: {'preset ' + str(preset) + ', ' if preset else ''}"
             f"options {json.dumps(protocol)}, metrics config hash {table.key.split('-')[1]}.")
 
@@ -41,7 +43,7 @@ def _describe(table: Table) -> str:
 def table_markdown(table: Table, keys: list[str]) -> str:
     columns = [k for k in keys if k != "seed"]
     pooled = any(len(row.runs) > 1 for row in table.rows)
-    arrows = [f"{m} {'↑' if direction(m, table.directions) == 'higher' else '↓'}" for m in table.metrics]
+    arrows = [f"{m} {ARROWS.get(direction(m, table.directions), '↓')}" for m in table.metrics]
     header = ["run", *columns, *(["n"] if pooled else []), *arrows]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.rows:
@@ -68,7 +70,7 @@ def report_markdown(report: Report, sources: list[Path], figures: list[Path]) ->
     parts = ["# Sweep report", "",
              (f"Sources: {', '.join(str(s) for s in sources)}. Runs: {len(report.runs)} "
              f"({finished} finished, {len(report.failed)} failed or incomplete). "
-             "Best value per metric column in bold (↑ higher is better, ↓ lower is better)."), ""]
+             "Best value per metric column in bold (↑ higher is better, ↓ lower is better, →0 closest to 0)."), ""]
     if len(report.tables) > 1:
         parts += [(f"**{len(report.tables)} tables**: these runs were scored on different image sets or under "
                   "different evaluation protocols, whose numbers must not be compared; each table holds "

@@ -90,8 +90,10 @@ def image_set_key(metadata: dict) -> dict:
 
 
 def protocol_key(metadata: dict) -> dict:
-    keys = ("preset", "protocol", "metrics", "fid_stats_sha1")
-    return {k: metadata[k] for k in keys if k in metadata}
+    """How the images were scored: protocol options, metric settings, preset, FID statistics file hash."""
+    key = {k: metadata[k] for k in ("protocol", "metrics", "metrics_preset") if k in metadata}
+    key["fid_sha256"] = (metadata.get("fid_reference_stats") or {}).get("sha256")
+    return key
 
 
 def _digest(value: dict) -> str:
@@ -104,6 +106,7 @@ def method_cells(run: Run) -> dict:
 
 
 def direction(metric: str, directions: dict[str, str]) -> str:
+    """higher | lower | zero (closest to 0 is best, e.g. the HF ratio)."""
     if metric in directions:
         return directions[metric]
     return "higher" if metric in HIGHER_IS_BETTER else "lower"
@@ -126,9 +129,10 @@ def _mark_best(table: Table) -> None:
         scored = [(row.mean[metric], row.name) for row in table.rows if metric in row.mean]
         if len(scored) < 2:
             continue
-        pick = max if direction(metric, table.directions) == "higher" else min
-        best = pick(v for v, _ in scored)
-        table.best[metric] = [name for v, name in scored if v == best]
+        goal = direction(metric, table.directions)
+        rank = {"higher": lambda v: -v, "zero": abs}.get(goal, lambda v: v)
+        best = min(rank(v) for v, _ in scored)
+        table.best[metric] = [name for v, name in scored if rank(v) == best]
 
 
 def _build_table(key: str, runs: list[Run], names: dict[Path, str], keys: list[str]) -> Table:
