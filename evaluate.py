@@ -29,11 +29,18 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from gpen.cli.make_testset import write_synthetic_testset
-from gpen.data.testsets import ImagePairs, TestSet, collate_same_size, open_testset, resize_square
+from gpen.data.testsets import (
+    ImagePairs,
+    TestSet,
+    check_not_ground_truth,
+    collate_same_size,
+    open_testset,
+    resize_square,
+)
+from gpen.lit.run_log import log_fatal
 from gpen.metrics.benchmark import benchmark, restore_folder, save_test_faces, write_batch
 from gpen.metrics.report import ResultsTable
 from gpen.restore import RestoreSettings, load_face_parser, texture_controls
-from gpen.sweep.runs import log_failure
 from gpen.utils.pretrained import MissingWeightsError
 
 log = logging.getLogger("gpen.evaluate")
@@ -138,6 +145,7 @@ def evaluate_testset(cfg: DictConfig, run_dir: Path, testset: TestSet, label: st
         restored, metadata["restoration"] = restore_testset(cfg, testset.inputs, device, settings)
     elif settings.uniform_weights and not settings.keep_grain:
         restored = Path(cfg.restored)
+        check_not_ground_truth(restored, testset)
     else:  # texture control on top of another method's outputs
         pairs = ImagePairs(cfg.restored, testset.inputs)
         restored = control_folder(pairs, _output_folder(cfg), settings, device, cfg.batch_size, cfg.progress)
@@ -182,8 +190,11 @@ def main(cfg: DictConfig) -> None:
     if message := usage_error(cfg):
         print(message, file=sys.stderr)
         raise SystemExit(2)
-    with log_failure():  # the traceback lands in <run>/evaluate.log, where gpen-report finds it
+    try:
         run(cfg, Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir))
+    except BaseException as error:  # the traceback lands in <run>/evaluate.log, where gpen-report finds it
+        log_fatal(error, "gpen.evaluate")
+        raise
 
 
 if __name__ == "__main__":

@@ -21,16 +21,18 @@ import torch
 from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_info
 
-from gpen.lit.build import build_training
+from gpen.lit.build import build_training, generator_spec
 from gpen.lit.checkpointing import TimeBudget, find_resume_checkpoint
+from gpen.lit.config_checks import check_top_level_keys
 from gpen.lit.pretrained import load_pretrained
-from gpen.sweep.runs import log_failure
+from gpen.lit.resume import check_resume_checkpoint
+from gpen.lit.run_log import log_fatal, remove_empty_folders, route_lightning_logs
 
 
 def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
-    """`last` means <run>/checkpoints/last.ckpt; a missing file is an error, never a silent fresh start.
-    `auto` resumes from the run folder's newest checkpoint when there is one (re-launched or requeued
-    sweep jobs), else starts fresh."""
+    """`last` means <run>/checkpoints/last.ckpt; a missing or unreadable file is an error, never a silent
+    fresh start. `auto` resumes from the run folder's newest checkpoint when there is one (re-launched or
+    requeued sweep jobs), else starts fresh."""
     if ckpt_path is None:
         return None
     if ckpt_path == "auto":
@@ -48,11 +50,16 @@ def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
 def train(cfg: DictConfig) -> dict[str, float]:
     run_dir = Path(cfg.paths.run_dir)
     rank_zero_info(f"Run folder: {run_dir.resolve()}")
+    check_top_level_keys(cfg)
     if cfg.get("num_threads"):
         torch.set_num_threads(cfg.num_threads)
-    module, datamodule, trainer = build_training(cfg)
-    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, run_dir)
-    for note in load_pretrained(module, cfg.pretrained):  # missing files fail here, before any step
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, run_dir)  # cheap checks first, the dataset scan last
+    if ckpt_path is not None:
+        check_resume_checkpoint(ckpt_path, generator_spec(cfg.model))
+    notes = []
+    module, datamodule, trainer = build_training(  # missing files fail before the data is scanned
+        cfg, before_data=lambda module: notes.extend(load_pretrained(module, cfg.pretrained)))
+    for note in notes:
         rank_zero_info(f"Random init: {note}")
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     budget = next((c for c in trainer.callbacks if isinstance(c, TimeBudget)), None)
@@ -67,8 +74,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> None:
-    with log_failure():  # the traceback lands in <run>/train.log, where gpen-report finds it
+    route_lightning_logs()  # <run>/train.log gets what the console shows
+    try:
         train(cfg)
+    except BaseException as error:
+        log_fatal(error)
+        remove_empty_folders(Path(cfg.paths.run_dir))
+        raise
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Test-wide settings: offline, deterministic, small thread count (CI has 2 cores)."""
 
 import os
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("GPEN_CACHE_DIR", tempfile.mkdtemp(prefix="gpen-test-cache-"))  # image scan cache
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

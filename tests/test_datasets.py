@@ -290,5 +290,6 @@ def test_max_images_takes_a_fixed_verified_subset(tmp_path, caplog):
     assert [p.name for p in dataset.paths] == ["00000.png", "00002.png"] and "00001.png" in caplog.text
     unchecked = FaceFolderDataset(folder, 32, GFPGANDegradation(), verify=False)
     assert len(unchecked) == 4
-    with pytest.raises(UnreadableImageError, match="00001.png"):
-        unchecked[1]
+    assert unchecked[1]["name"] == "00002" and unchecked.unreadable_at_run_time == [str(folder / "00001.png")]
+    with pytest.raises(UnreadableImageError, match="00001.png"):  # strict: a bad file stops the run
+        FaceFolderDataset(folder, 32, GFPGANDegradation(), verify=False, strict=True)[1]

@@ -64,14 +64,15 @@ def test_unavailable_and_failing_metrics_do_not_stop_the_others(tmp_path, monkey
                NIQE(params_file=damaged)]
     table = evaluate_rows(rows, metrics, "cpu", batch_size=2, progress=False,
                           on_update=lambda t: snapshots.append({r: dict(c) for r, c in t.rows.items()}))
-    assert table.metrics == ["PSNR", "LPIPS", "Broken", "FID", "SSIM", "NIQE"]
+    assert table.metrics == ["PSNR", "LPIPS", "Broken", "FID", "SSIM"]  # NIQE: 32 px images, left out
     assert table.get("ours", "PSNR") == float("inf") and 20 < table.get("Input", "PSNR") < 40
     assert table.get("ours", "SSIM") == pytest.approx(1.0) and table.get("Input", "SSIM") < 1.0
     assert table.get("ours", "LPIPS").startswith("unavailable: Missing pretrained weights for LPIPS vgg")
     assert table.get("Input", "FID").startswith("unavailable: FID reference statistics not found")
     assert table.get("ours", "Broken") == "failed: RuntimeError: boom"
-    assert table.get("Input", "NIQE").startswith("failed: ")  # a damaged file: reported, others kept
-    assert len(snapshots) == 6 and "SSIM" not in snapshots[0]["ours"]  # written after every metric
+    assert "not applicable below 192 px" in table.metadata["left_out_metrics"]["NIQE"]
+    assert len(snapshots) == 10 and "Input" not in snapshots[0]  # written after every value (5 metrics x 2 rows)
+    assert "SSIM" not in snapshots[1]["ours"]
     assert table.metadata["metric_details"]["Input"]["PSNR"]["images"] == 3
 
 

@@ -32,7 +32,8 @@ def test_csv_and_json_round_trip_exactly(tmp_path):
 def test_markdown_shows_values_reasons_and_run_metadata(tmp_path):
     text = _table().write(tmp_path)["md"].read_text()
     assert "| method | PSNR | SSIM | FID |" in text
-    assert "| ours | 25.0812 | 0.6777 | unavailable: Missing pretrained weights for FID Inception-v3" in text
+    assert "| ours | 25.0812 | 0.6777 | unavailable [1] |" in text  # short cell, the reason in the notes
+    assert "[1] ours / FID: unavailable: Missing pretrained weights for FID Inception-v3" in text
     assert "| Input | inf | 0.5000 |  |" in text
     assert "looked in: experiments/pretrained_models/pt_inception.pth" in text  # full reason in the notes
     assert '- testset: "/data/celeba_test"' in text

@@ -31,9 +31,10 @@ from gpen.data.landmarks import read_landmarks, scale_landmarks
 from gpen.data.regions import OTHER
 from gpen.utils.image_io import (
     EmptyImageFolderError,
+    UnreadableImageError,
     list_images,
     read_image,
-    scan_images,
+    scan_image_sizes,
 )
 from gpen.utils.validation import check_range
 
@@ -64,10 +65,14 @@ class FaceFolderDataset(Dataset):
             check_range("data.max_images", max_images, 1, None)
             paths = paths[: int(max_images)]
         if verify:
-            paths = scan_images(self.root, strict, candidates=paths)
+            sizes = scan_image_sizes(self.root, strict, candidates=paths)
+            paths = list(sizes)
+            warn_small_images(sizes, self.out_size, self.root)
         if not paths:
             raise EmptyImageFolderError(f"no image in {self.root}")
         self.paths = paths
+        self.strict = strict
+        self.unreadable_at_run_time: list[str] = []  # files that went bad after the start-up scan
         self.boxes = self._component_boxes(landmarks_path)
         self.items = EpochSeededItems(degradation, seed, flip_prob)
 
@@ -79,10 +84,30 @@ class FaceFolderDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         epoch, index = self.items.split_key(key)
-        path = self.paths[index]
-        gt = resize_square(read_image(path), self.out_size)
+        image, used = self._read(index)
+        gt = resize_square(image, self.out_size)
         regions = np.full(gt.shape[:2], OTHER, np.int64)  # unknown regions: all "other"
-        return self.items.make_item(gt, regions, self.boxes[index], epoch, index, path.stem)
+        return self.items.make_item(gt, regions, self.boxes[used], epoch, index, self.paths[used].stem)
+
+    def _read(self, index: int) -> tuple[np.ndarray, int]:
+        """(image, index of the file read): a file that became unreadable after the scan (deleted,
+        corrupted) is skipped for the next readable one, named and counted; under strict it stops the run."""
+        for offset in range(len(self.paths)):
+            used = (index + offset) % len(self.paths)
+            path = self.paths[used]
+            if str(path) in self.unreadable_at_run_time:
+                continue
+            try:
+                return read_image(path), used
+            except UnreadableImageError as err:
+                if self.strict:
+                    raise UnreadableImageError(f"{err} (became unreadable during the run; strict mode: "
+                                               "fix or remove it, then resume)") from None
+                self.unreadable_at_run_time.append(str(path))
+                log.warning("skipping an image that became unreadable during the run: %s; %d image(s) skipped "
+                            "so far in %s", err, len(self.unreadable_at_run_time), self.root)
+        raise EmptyImageFolderError(f"no image of {self.root} is readable any more "
+                                    f"({len(self.unreadable_at_run_time)} became unreadable during the run)")
 
     # ------------------------------------------------------------------ boxes
     def _component_boxes(self, landmarks_path: str | Path | None) -> list[dict[str, Box]]:
@@ -122,6 +147,14 @@ class FaceFolderDataset(Dataset):
             raise ValueError(f"{landmarks_path}: no entry for {len(missing)} image(s) of {self.root} "
                              f"(e.g. keys {', '.join(missing[:5])}); is it the landmark file of this folder?")
         return [boxes_from_official(table[key], self.out_size, self.eye_enlarge_ratio) for key in keys]
+
+
+def warn_small_images(sizes: dict[Path, tuple[int, int]], out_size: int, root: Path) -> None:
+    """One warning naming the images smaller than `out_size`: they are upscaled, so they train on blur."""
+    small = [f"{p.name} ({w}x{h})" for p, (h, w) in sizes.items() if min(h, w) < out_size]
+    if small:
+        log.warning("%d image(s) in %s are smaller than data.out_size=%d and are upscaled (bicubic) to it, "
+                    "so they look blurry as ground truth: %s", len(small), root, out_size, ", ".join(small[:20]))
 
 
 def resize_square(image: np.ndarray, size: int) -> np.ndarray:

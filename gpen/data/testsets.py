@@ -113,6 +113,14 @@ class ImagePairs(Dataset):
         self.skipped.unreadable += sorted(str(p) for p in set(list_images(folder)) - set(good))
         return _by_stem(good, folder)
 
+    def keep(self, names: set[str]) -> list[str]:
+        """Restrict to the pairs named in `names`; returns the names left out."""
+        left_out = [n for n in self.names if n not in names]
+        kept = [i for i, n in enumerate(self.names) if n in names]
+        self.names = [self.names[i] for i in kept]
+        self.pairs = [self.pairs[i] for i in kept]
+        return left_out
+
     def __len__(self) -> int:
         return len(self.pairs)
 
@@ -126,6 +134,37 @@ class ImagePairs(Dataset):
         if reference is not None:
             item["reference"] = self._load(reference)
         return item
+
+
+def same_pairs(rows: dict[str, ImagePairs]) -> dict[str, list[str]]:
+    """Restrict every row to the names all rows share, so one table compares the same images.
+
+    Returns {row: names left out} for the rows that lost any (logged as a warning).
+    """
+    common = set.intersection(*(set(data.names) for data in rows.values()))
+    if not common:
+        raise FileNotFoundError(f"the rows {sorted(rows)} have no image name in common; nothing to compare")
+    left_out = {row: data.keep(common) for row, data in rows.items()}
+    left_out = {row: names for row, names in left_out.items() if names}
+    for row, names in left_out.items():
+        log.warning("row %s: %d image(s) left out because another row of the table lacks them (every row is "
+                    "scored on the same %d pairs): %s", row, len(names), len(common), ", ".join(names[:10]))
+    return left_out
+
+
+def check_not_ground_truth(restored: str | Path, testset: TestSet) -> None:
+    """Refuse scoring the ground truth as a method: the same folder, or a folder of byte-identical copies."""
+    if testset.references is None:
+        return
+    restored = Path(restored).expanduser()
+    if restored.resolve() == testset.references.resolve():
+        raise ValueError(f"restored={restored} is the test set's ground truth folder: scoring it against itself "
+                         "gives PSNR inf / SSIM 1; point `restored` at the method's output")
+    gt = {p.stem: p for p in list_images(testset.references)}
+    candidates = [(p, gt[p.stem]) for p in list_images(restored) if p.stem in gt]
+    if candidates and all(p.read_bytes() == q.read_bytes() for p, q in candidates):
+        raise ValueError(f"restored={restored}: every image is identical to the ground truth in "
+                         f"{testset.references} (a copy of gt/?); point `restored` at the method's output")
 
 
 def collate_same_size(items: list[dict]) -> dict:

@@ -5,6 +5,7 @@ so both exercise exactly the same wiring.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -13,6 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gpen.lit.checkpointing import AtomicCheckpointIO
+from gpen.lit.config_checks import check_accelerator, check_optimizers
 from gpen.lit.module import GANModule
 from gpen.losses.base import LossTerm
 from gpen.losses.pixel import RegionWeightMap
@@ -44,6 +46,7 @@ def generator_spec(model_cfg: DictConfig) -> dict[str, Any]:
 
 def build_module(cfg: DictConfig) -> GANModule:
     optim = instantiate(cfg.optim)
+    check_optimizers(optim)
     return GANModule(
         generator=instantiate(cfg.model.generator),
         losses=build_loss_terms(cfg.loss),
@@ -60,15 +63,23 @@ def build_module(cfg: DictConfig) -> GANModule:
 
 
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
+    check_accelerator(cfg.trainer)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                        plugins=[AtomicCheckpointIO()])
 
 
-def build_training(cfg: DictConfig) -> tuple[GANModule, pl.LightningDataModule, pl.Trainer]:
-    """Seed, then build module, datamodule and trainer (in that order, so initialisation is seeded)."""
+def build_training(cfg: DictConfig, before_data: Callable[[GANModule], Any] | None = None
+                   ) -> tuple[GANModule, pl.LightningDataModule, pl.Trainer]:
+    """Seed, then build module, datamodule and trainer (in that order, so initialisation is seeded).
+
+    `before_data(module)` runs between the module and the data (e.g. loading pretrained files), so its
+    errors come before a long dataset scan."""
+    check_accelerator(cfg.trainer)  # before anything is built or scanned
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = build_module(cfg)
+    if before_data is not None:
+        before_data(module)
     datamodule = instantiate(cfg.data)
     return module, datamodule, build_trainer(cfg)

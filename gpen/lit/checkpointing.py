@@ -18,8 +18,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
+import shutil
 import signal
 import tempfile
 import time
@@ -38,14 +40,56 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets the mode open() would give
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        full = _disk_full(error)
+        if full is not None:
+            raise OSError(full.errno, _disk_full_message(obj, path), str(path)) from None
         raise
+
+
+#: errno values of a full disk or an exhausted quota.
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def _disk_full(error: BaseException | None) -> OSError | None:
+    """The full-disk OSError in an exception chain (torch wraps it in RuntimeErrors), else None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in DISK_FULL:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _tensor_bytes(obj: Any) -> int:
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
+def _disk_full_message(obj: Any, path: Path) -> str:
+    free = shutil.disk_usage(path.parent).free
+    return (f"No space left to write {path.name} in {path.parent}: it needs about "
+            f"{_tensor_bytes(obj) / 1e6:.1f} MB, {free / 1e6:.1f} MB are free. The previous {path.name} (if any) "
+            "is kept unchanged; free some space (or point paths.run_dir at a larger disk) and resume")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -65,7 +109,7 @@ class PreemptionCheckpoint(pl.Callback):
         self.signals = [getattr(signal, name) for name in signals]
         self._received: int | None = None
         self._previous: dict[int, Any] = {}
-        self.preempted = False  # True once a signal stopped training (the final evaluation then waits)
+        self.stopped_by_signal = False  # True once a signal stopped training (the final evaluation waits)
 
     def _handler(self, signum: int, _frame: Any) -> None:
         self._received = signum
@@ -84,7 +128,7 @@ class PreemptionCheckpoint(pl.Callback):
         trainer.save_checkpoint(os.path.join(self.dirpath, "last.ckpt"))
         pl.utilities.rank_zero_info(f"Signal {self._received}: saved {self.dirpath}/last.ckpt, stopping.")
         trainer.should_stop = True
-        self.preempted = True
+        self.stopped_by_signal = True
         previous = self._previous.get(self._received)
         if callable(previous) and self._received != signal.SIGTERM:
             previous(self._received, None)  # e.g. submitit: requeue this job, then exit

@@ -23,9 +23,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_info
 
-from gpen.cli.make_testset import SYNTHETIC_TEST_FIRST_ID, write_synthetic_testset
+from gpen.cli.make_testset import SYNTHETIC_FIRST_ID, write_synthetic_testset
 from gpen.data.testsets import ImagePairs, TestSet, open_testset
-from gpen.lit.checkpointing import PreemptionCheckpoint
 from gpen.metrics.benchmark import benchmark, restore_folder, save_test_faces
 
 
@@ -45,8 +44,8 @@ class EvaluateAtEnd(pl.Callback):
         self.run_dir = Path(run_dir)
         self.metrics = _plain(metrics)
         self.testset = testset
-        self.synthetic = {"num_images": 16, "size": 512, "seed": 0, "first_id": SYNTHETIC_TEST_FIRST_ID,
-                          "degradation_scale": 1.0, **(_plain(synthetic) or {})}
+        self.synthetic = {"num_images": 16, "size": 512, "seed": 0, "degradation_scale": 1.0,
+                          **(_plain(synthetic) or {})}
         self.degradation = _plain(degradation)
         self.protocol = {"input_size": None, "resize": None, **(_plain(protocol) or {})}
         self.batch_size = batch_size
@@ -59,7 +58,7 @@ class EvaluateAtEnd(pl.Callback):
         if getattr(pl_module, "input_key", "lq") is None:
             rank_zero_info("Unconditional model (a prior): no test set to restore, no final evaluation.")
             return
-        if any(isinstance(cb, PreemptionCheckpoint) and cb.preempted for cb in trainer.callbacks):
+        if any(getattr(cb, "stopped_by_signal", False) for cb in trainer.callbacks):  # preemption, Ctrl-C
             rank_zero_info("Stopped by a signal: no final evaluation (it runs when the resumed run ends).")
             return
         if self.already_scored(trainer.global_step):
@@ -84,10 +83,10 @@ class EvaluateAtEnd(pl.Callback):
             degradation = instantiate(self.degradation)  # a new object: the training data's is untouched
             if self.synthetic["degradation_scale"] is not None:
                 degradation.degradation_scale = float(self.synthetic["degradation_scale"])
-        settings = {k: self.synthetic[k] for k in ("num_images", "size", "seed", "first_id")}
+        settings = {k: self.synthetic[k] for k in ("num_images", "size", "seed")}
         write_synthetic_testset(folder, degradation=degradation,
                                 degradation_scale=self.synthetic["degradation_scale"] or 1.0, **settings)
-        label = (f"synthetic faces {settings['first_id']}..+{settings['num_images']} at {settings['size']} px, "
+        label = (f"synthetic faces {SYNTHETIC_FIRST_ID}..+{settings['num_images']} at {settings['size']} px, "
                  f"seed {settings['seed']}, degradation_scale {self.synthetic['degradation_scale']}")
         return open_testset(folder), {"source": "built-in synthetic faces", "label": label, **settings,
                                       "degradation_scale": self.synthetic["degradation_scale"]}

@@ -28,6 +28,8 @@ import torch
 from torch import nn
 
 from gpen.lit.ema import PAPER_EMA_DECAY, EMAUpdater, ema_copy
+from gpen.lit.errors import checkpoint_note
+from gpen.lit.step_logging import forget_logged
 from gpen.lit.validation import RestorationValidator
 from gpen.losses.base import AdversarialLoss, LossInputs, LossTerm
 from gpen.utils.validation import check_range
@@ -172,13 +174,14 @@ class GANModule(pl.LightningModule):
     def _skip(self, losses: Mapping[str, torch.Tensor]) -> None:
         self.skipped_steps += 1
         self.nonfinite_in_row += 1
+        forget_logged(self, "train/loss")  # this row gets the skip count, not the last finite losses
         self.log("train/skipped_steps", float(self.skipped_steps), on_step=True, sync_dist=False)
         bad = sorted(k for k, v in losses.items() if not torch.isfinite(v.detach()))
         if self.nonfinite_in_row >= self.max_consecutive_nonfinite:
             raise NonFiniteLossError(
                 f"{self.nonfinite_in_row} iterations in a row had non-finite losses or gradients "
                 f"(non-finite terms: {bad or 'gradients only'}); stopped at step {self.global_step}. "
-                "The last checkpoint on disk is from before this; lower the learning rate, check the data, "
+                f"{checkpoint_note(self.trainer)}; lower the learning rate, check the data, "
                 "or raise model.max_consecutive_nonfinite.")
 
     def _log_losses(self, losses: Mapping[str, torch.Tensor]) -> None:

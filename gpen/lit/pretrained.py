@@ -10,13 +10,13 @@ term with weight 0 is never built, so its file is never needed).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from gpen.lit.module import GANModule
 from gpen.losses.identity import IdentityLoss
 from gpen.losses.perceptual import PerceptualLoss
 from gpen.models import loading
-from gpen.utils.pretrained import resolve_weights
+from gpen.utils.pretrained import MissingWeightsError, resolve_weights
 
 
 def _terms(module: GANModule, kind: type) -> list:
@@ -39,23 +39,38 @@ def load_generator_weights(module: GANModule, path: str) -> None:
 
 
 def load_pretrained(module: GANModule, cfg: Mapping[str, str | None]) -> list[str]:
-    """Load every configured file; return one note per network that stays randomly initialised."""
-    notes = []
+    """Load every configured file; return one note per network that stays randomly initialised.
+
+    Every missing file is reported at once, in one `MissingWeightsError`, before anything is trained.
+    """
+    notes, missing = [], []
+
+    def load(loader: Callable[..., object], *args: object, **kwargs: object) -> None:
+        try:
+            loader(*args, **kwargs)
+        except MissingWeightsError as error:
+            missing.append(str(error))
+
     if cfg.get("generator"):
-        load_generator_weights(module, cfg["generator"])
+        load(load_generator_weights, module, cfg["generator"])
     elif cfg.get("stylegan2_prior"):
-        loading.load_stylegan2_prior(module.generator, cfg["stylegan2_prior"], config_key="pretrained.stylegan2_prior")
+        load(loading.load_stylegan2_prior, module.generator, cfg["stylegan2_prior"],
+             config_key="pretrained.stylegan2_prior")
     else:
         notes.append("generator: StyleGAN2 prior is randomly initialised (pretrained.stylegan2_prior is null)")
     module.ema.reset(module.generator_ema, module.generator)
     for term in _terms(module, PerceptualLoss):
         if cfg.get("vgg19"):
-            loading.load_vgg19(term.extractor, cfg["vgg19"], config_key="pretrained.vgg19")
+            load(loading.load_vgg19, term.extractor, cfg["vgg19"], config_key="pretrained.vgg19")
         else:
             notes.append(f"loss '{term.name}': VGG19 is randomly initialised (pretrained.vgg19 is null)")
     for term in _terms(module, IdentityLoss):
         if cfg.get("arcface"):
-            loading.load_arcface(term.arcface, cfg["arcface"], config_key="pretrained.arcface")
+            load(loading.load_arcface, term.arcface, cfg["arcface"], config_key="pretrained.arcface")
         else:
             notes.append(f"loss '{term.name}': ArcFace is randomly initialised (pretrained.arcface is null)")
+    if len(missing) == 1:
+        raise MissingWeightsError(missing[0])
+    if missing:
+        raise MissingWeightsError(f"{len(missing)} pretrained files are missing:\n" + "\n".join(missing))
     return notes

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from gpen.data.testsets import ImagePairs, collate_same_size
-from gpen.metrics.base import Metric
+from gpen.metrics.base import Metric, NotApplicableError
 from gpen.metrics.fid import MissingStatsError
 from gpen.metrics.report import UNAVAILABLE, ResultsTable
 from gpen.utils.pretrained import MissingWeightsError
@@ -72,13 +72,38 @@ def evaluate_rows(rows: Mapping[str, ImagePairs], metrics: Sequence[Metric], dev
         applicable = {r: data for r, data in datasets.items() if data is not None}
         if not applicable:
             continue
+        too_small = _too_small(metric, list(applicable.values()))
+        if too_small:
+            log.warning("%s left out: %s", metric.name, too_small)
+            table.metadata.setdefault("left_out_metrics", {})[metric.name] = too_small
+            if metric.name in table.metrics and not any(metric.name in cells for cells in table.rows.values()):
+                table.metrics.remove(metric.name)
+            continue
         problem = _setup(metric, device)
         for row, data in applicable.items():
-            table.set(row, metric.name, problem or _score_row(metric, data, row, device, batch_size,
-                                                                num_workers, progress, details))
-        if on_update is not None:
-            on_update(table)
+            try:
+                value = problem or _score_row(metric, data, row, device, batch_size, num_workers, progress, details)
+            except KeyboardInterrupt:  # keep what is finished and say where it stopped
+                table.metadata["interrupted"] = f"interrupted while scoring {metric.name} on row {row}; " \
+                                                "the table is partial"
+                if on_update is not None:
+                    on_update(table)
+                raise
+            table.set(row, metric.name, value)
+            if on_update is not None:  # after every value: an interrupt loses at most the one in progress
+                on_update(table)
     return table
+
+
+def _too_small(metric: Metric, datasets: Sequence[ImagePairs]) -> str | None:
+    """Why `metric` cannot score any of these rows (every first image is below its minimum size), else None."""
+    if not metric.min_size:
+        return None
+    sizes = [tuple(data[0]["image"].shape[-2:]) for data in datasets if len(data)]
+    if sizes and all(min(size) < metric.min_size for size in sizes):
+        h, w = sizes[0]
+        return f"not applicable below {metric.min_size} px (the images are {w}x{h})"
+    return None
 
 
 def paired_for(metric: Metric, row: str, rows: Mapping[str, ImagePairs],
@@ -111,6 +136,9 @@ def _score_row(metric: Metric, dataset: ImagePairs, row: str, device: torch.devi
         outcome = score_dataset(metric, dataset, device, batch_size, num_workers, progress, row)
     except UNAVAILABLE_ERRORS as error:
         return UNAVAILABLE + str(error)
+    except NotApplicableError as error:
+        log.warning("%s on %s: %s", metric.name, row, error)
+        return f"{error}"
     except Exception as error:  # one broken metric must not lose the others' results
         log.exception("%s failed on %s", metric.name, row)
         return f"failed: {type(error).__name__}: {error}"

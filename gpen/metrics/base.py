@@ -13,6 +13,10 @@ import abc
 import torch
 
 
+class NotApplicableError(ValueError):
+    """The metric is not defined for these images (e.g. NIQE below 192 px): reported in one line."""
+
+
 class Metric(abc.ABC):
     """One number over a test set: `setup` once, `update` per batch, then `compute`."""
 
@@ -20,6 +24,7 @@ class Metric(abc.ABC):
     needs_reference: bool = True   # False: a no-reference metric (NIQE, FID vs FFHQ statistics)
     reference_kind: str = "gt"     # what `reference` is: gt | input | gt_or_input (texture measures)
     lower_is_better: bool = True
+    min_size: int = 0              # smallest image side the metric is defined for (NIQE: 192)
 
     def setup(self, device: torch.device | str = "cpu") -> None:
         """Load pretrained weights and move networks to `device` (default: nothing to load)."""

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from gpen.data.testsets import ImagePairs, TestSet, collate_same_size
+from gpen.data.testsets import ImagePairs, TestSet, collate_same_size, same_pairs
 from gpen.metrics.api import evaluate_rows
 from gpen.metrics.presets import add_combined_score, file_sha256
 from gpen.metrics.report import ResultsTable
@@ -117,6 +117,7 @@ def benchmark(restored: Path, testset: TestSet, method: str, metrics_cfg: Mappin
     rows = {method: ImagePairs(restored, testset.references, size=resize)}
     if testset.paired:
         rows["Input"] = ImagePairs(testset.inputs, testset.references, size=resize)
+        metadata["left_out_for_common_pairs"] = same_pairs(rows)
     metadata["images"] = {row: len(data) for row, data in rows.items()}
     metadata["skipped"] = {row: data.skipped.as_dict() for row, data in rows.items()}
     specs = {key: spec for key, spec in metrics_cfg.items() if key not in PRESET_KEYS}
@@ -129,9 +130,14 @@ def benchmark(restored: Path, testset: TestSet, method: str, metrics_cfg: Mappin
     input_rows = {method: input_pairs(restored, testset.inputs, resize)}
     table = ResultsTable([m.name for m in metrics], {row: {} for row in rows}, metadata)
     table.write(run_dir)  # the run's facts are on disk before the first metric starts
-    table = evaluate_rows(rows, metrics, device, batch_size, num_workers, progress, table,
-                          on_update=lambda t: t.write(run_dir),
-                          input_rows={row: data for row, data in input_rows.items() if data is not None})
+    try:
+        table = evaluate_rows(rows, metrics, device, batch_size, num_workers, progress, table,
+                              on_update=lambda t: t.write(run_dir),
+                              input_rows={row: data for row, data in input_rows.items() if data is not None})
+    except KeyboardInterrupt:
+        log.warning("%s: every finished value is in %s", table.metadata.get("interrupted", "interrupted"),
+                    run_dir / "results.md")
+        raise
     add_combined_score(table, metrics_cfg.get("score"))
     table.write(run_dir)
     return table

@@ -26,7 +26,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
-from pyiqa.archs.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
 from torch import nn
 
 from gpen.metrics.base import Metric, quantize_8bit
@@ -45,6 +44,9 @@ class MissingStatsError(FileNotFoundError):
 
 def build_fid_inception() -> nn.Module:
     """The pytorch-fid Inception-v3 graph, randomly initialised; its `fc` outputs the 1008 TF classes."""
+    # pyiqa's package import pulls in its whole model zoo and hub client: only when FID is built
+    from pyiqa.archs.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
+
     net = torchvision.models.inception_v3(weights=None, aux_logits=False, num_classes=1008,
                                           init_weights=False)
     net.Mixed_5b, net.Mixed_5c = FIDInceptionA(192, pool_features=32), FIDInceptionA(256, pool_features=64)

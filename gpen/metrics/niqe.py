@@ -33,11 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pyiqa.matlab_utils import imresize, nancov, nanmean
-from pyiqa.utils.color_util import to_y_channel
 from scipy.special import gammaln
 
-from gpen.metrics.base import PerImageMetric, quantize_8bit
+from gpen.metrics.base import NotApplicableError, PerImageMetric, quantize_8bit
 from gpen.utils.validation import check_choice, check_range
 
 PRISTINE_PARAMS = Path(__file__).with_name("niqe_pris_params.npz")
@@ -119,6 +117,9 @@ def to_blocks(image: torch.Tensor, size: int) -> torch.Tensor:
 def niqe_scores(luma: torch.Tensor, mu_pris: torch.Tensor, cov_pris: torch.Tensor,
                 window_1d: torch.Tensor) -> torch.Tensor:
     """NIQE per image of rounded 0–255 luma (B, 1, H, W) float64 -> (B,)."""
+    # pyiqa's package import is heavy: only when used
+    from pyiqa.matlab_utils import imresize, nancov, nanmean
+
     h, w = (luma.shape[-2] // BLOCK) * BLOCK, (luma.shape[-1] // BLOCK) * BLOCK
     image = luma[..., :h, :w]
     features = []
@@ -139,6 +140,7 @@ class NIQE(PerImageMetric):
 
     name = "NIQE"
     needs_reference = False
+    min_size = 2 * BLOCK
 
     def __init__(self, color_space: str = "yiq", crop_border: int = 0,
                  params_file: str | Path = PRISTINE_PARAMS) -> None:
@@ -163,8 +165,11 @@ class NIQE(PerImageMetric):
         if self.mu is None:
             self.setup(restored.device)
         size = min(restored.shape[-2:]) - 2 * self.crop_border
-        if size < 192:
-            raise ValueError(f"NIQE needs images of at least 192x192 after cropping, got {size}")
+        if size < self.min_size:
+            raise NotApplicableError(f"not applicable below {self.min_size} px: NIQE needs images of at least "
+                                     f"{self.min_size}x{self.min_size} after cropping, got {size}")
+        from pyiqa.utils.color_util import to_y_channel  # pyiqa's package import is heavy: only when used
+
         images = quantize_8bit(restored) / 255.0  # (B, 3, H, W) float64
         luma = to_y_channel(images, 255.0, self.color_space).round()  # (B, 1, H, W) on 0–255
         if self.crop_border:

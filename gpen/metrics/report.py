@@ -40,12 +40,14 @@ def _json_cell(value: Cell) -> Cell:
     return repr(value) if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _format_md(value: Cell | None, decimals: int) -> str:
+def _format_md(value: Cell | None, decimals: int, note: int | None = None) -> str:
+    """A number, or the short label of a text cell ("unavailable", "failed", ...) with its note number."""
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.{decimals}f}"
-    return value.splitlines()[0].replace("|", "/") if value else value
+    label = value.split(":")[0].splitlines()[0].replace("|", "/").strip() if value else value
+    return f"{label} [{note}]" if note is not None else label
 
 
 @dataclass
@@ -65,19 +67,39 @@ class ResultsTable:
         return self.rows.get(row, {}).get(metric)
 
     def to_markdown(self, decimals: int = 4) -> str:
+        reasons = self._reasons()  # text cell -> note number; the full text goes below the table
         lines = ["| method | " + " | ".join(self.metrics) + " |",
                  "|---|" + "---|" * len(self.metrics)]
         for row, cells in self.rows.items():
-            lines.append(f"| {row} | " + " | ".join(_format_md(cells.get(m), decimals) for m in self.metrics) + " |")
-        notes = [f"- {row} / {m}: {v}" for row, cells in self.rows.items() for m, v in cells.items()
-                 if isinstance(v, str)]
+            lines.append(f"| {row} | " + " | ".join(
+                _format_md(cells.get(m), decimals, reasons.get((m, cells.get(m)))) for m in self.metrics) + " |")
+        notes = [f"- [{number}] {', '.join(where)} / {metric}: {text}"
+                 for (metric, text), (number, where) in self._note_rows(reasons).items()]
+        notes += [f"- {metric} left out: {why}" for metric, why in self.metadata.get("left_out_metrics", {}).items()]
         meta = [f"- {key}: {json.dumps(value, default=str)}" for key, value in self.metadata.items()]
-        text = "# Results\n\n" + "\n".join(lines) + "\n"
+        text = "# Results\n\n"
+        if self.metadata.get("interrupted"):
+            text += f"**Partial results: {self.metadata['interrupted']}.**\n\n"
+        text += "\n".join(lines) + "\n"
         if notes:
             text += "\n## Notes\n\n" + "\n".join(notes) + "\n"
         if meta:
             text += "\n## Run\n\n" + "\n".join(meta) + "\n"
         return text
+
+    def _reasons(self) -> dict[tuple[str, str], int]:
+        """(metric, text) of every text cell -> its note number, in table order."""
+        reasons: dict[tuple[str, str], int] = {}
+        for cells in self.rows.values():
+            for metric in self.metrics:
+                value = cells.get(metric)
+                if isinstance(value, str) and (metric, value) not in reasons:
+                    reasons[(metric, value)] = len(reasons) + 1
+        return reasons
+
+    def _note_rows(self, reasons: dict[tuple[str, str], int]) -> dict[tuple[str, str], tuple[int, list[str]]]:
+        return {key: (number, [row for row, cells in self.rows.items() if cells.get(key[0]) == key[1]])
+                for key, number in reasons.items()}
 
     def to_csv(self) -> str:
         buffer = io.StringIO()

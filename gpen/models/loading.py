@@ -54,15 +54,27 @@ class UnreadableCheckpointError(RuntimeError):
     """A weight file exists but cannot be read as a PyTorch checkpoint."""
 
 
+def _not_a_checkpoint(path: str | os.PathLike) -> str | None:
+    """Why `path` cannot be a PyTorch file (neither a zip archive nor a pickle), else None."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head.startswith((b"PK", b"\x80")):
+        return None
+    return f"it is not a PyTorch checkpoint (it starts with {head!r}, not a zip archive or a pickle)"
+
+
 def read_checkpoint(path: str | os.PathLike, weights_only: bool = True) -> dict[str, Any]:
     """`torch.load` a checkpoint onto the CPU; a damaged or foreign file gets one clear error."""
+    foreign = _not_a_checkpoint(path)
+    if foreign:
+        raise UnreadableCheckpointError(f"Cannot read checkpoint {path}: {foreign}. Point the key at a .pth/.ckpt file.")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=weights_only)
     except pickle.UnpicklingError as error:
         hint = (" It holds Python objects other than tensors; if you trust the file, load it with "
                 "weights_only=False." if weights_only else "")
         raise UnreadableCheckpointError(f"Cannot read checkpoint {path}: {error}.{hint}") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as error:
         raise UnreadableCheckpointError(f"Cannot read checkpoint {path} (truncated or not a PyTorch "
                                         f"file?): {error}") from None
     if not isinstance(checkpoint, Mapping):

@@ -5,9 +5,6 @@ without results, the last error lines of its log.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,16 +14,6 @@ from gpen.metrics.report import ResultsTable
 
 LOG_TAIL = 12
 ERROR_MARKERS = ("Traceback", "Error", "Exception", "error:")
-
-
-@contextlib.contextmanager
-def log_failure(logger: str = "gpen") -> Iterator[None]:
-    """Log an exception with its traceback (Hydra's job log file gets it), then re-raise it."""
-    try:
-        yield
-    except Exception:
-        logging.getLogger(logger).exception("run failed")
-        raise
 
 
 @dataclass

@@ -39,6 +39,12 @@ def resolve_weights(path_or_name: str | os.PathLike, *, what: str, config_key: s
     for path in searched:
         if path.is_file():
             return path
+    folder = next((p for p in searched if p.is_dir()), None)
+    if folder is not None:
+        inside = sorted(p.name for p in folder.iterdir() if p.suffix in (".pth", ".ckpt", ".pt"))[:5]
+        raise MissingWeightsError(f"{what}: {folder} is a folder, not a weight file; point the config key "
+                                  f"`{config_key}` at the file itself"
+                                  + (f" (weight files there: {', '.join(inside)})" if inside else ""))
     lines = [
         f"Missing pretrained weights for {what}: {candidate.name}",
         f"  looked in: {', '.join(str(p) for p in searched)}",
