@@ -126,6 +126,21 @@ def test_slurm_launcher_config_composes_into_sbatch_options(tmp_path, monkeypatc
         assert option in sbatch, option
 
 
+def test_auto_resume_picks_the_newest_checkpoint_of_the_run(tmp_path):
+    from gpen.lit.checkpointing import find_resume_checkpoint
+
+    assert find_resume_checkpoint(tmp_path) is None  # a fresh run
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.parent.mkdir()
+    last.write_bytes(b"a")
+    hpc = tmp_path / "hpc_ckpt_1.ckpt"  # Lightning's SLURM auto-requeue save, in the run folder
+    hpc.write_bytes(b"b")
+    os.utime(last, (1, 1))
+    assert find_resume_checkpoint(tmp_path) == hpc
+    os.utime(hpc, (0, 0))
+    assert find_resume_checkpoint(tmp_path) == last
+
+
 def test_local_launcher_config_composes():
     cfg = compose_train("hydra/launcher=local", hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2
