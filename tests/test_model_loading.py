@@ -155,7 +155,7 @@ def test_original_architecture_prior_fits_gfpganv1_only(tmp_path):
     torch.save({"params_ema": prior.state_dict()}, path)
     generator = load_stylegan2_prior(tiny(GFPGANv1), path)
     assert torch.equal(generator.stylegan_decoder.constant_input.weight, prior.constant_input.weight)
-    with pytest.raises(CheckpointMismatchError, match="original .*StyleGAN2 architecture; use GFPGANv1"):
+    with pytest.raises(CheckpointMismatchError, match="prior of GFPGANv1, the original StyleGAN2"):
         load_stylegan2_prior(tiny(), path)
     with pytest.raises(MissingWeightsError, match="pretrained.stylegan2_prior"):
         load_stylegan2_prior(tiny(), tmp_path / "nowhere" / "StyleGAN2_512.pth")

@@ -66,6 +66,10 @@ class ScenarioDegradation:
             return image.copy()
         return quantize_8bit(self.degrade(image, params, image.shape[1] / 512.0))
 
+    def target(self, gt: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        """The GT to train against: the scenarios never change it (the datasets' common contract)."""
+        return gt
+
     def degrade(self, image: np.ndarray, p: dict[str, Any], px: float) -> np.ndarray:
         raise NotImplementedError
 
