@@ -16,9 +16,10 @@ blend and grain keeping, applied to (input, restored) pairs into `save_restored`
 
 from __future__ import annotations
 
-import importlib.metadata
+import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 import hydra
@@ -27,57 +28,22 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from gpen.cli.make_testset import write_synthetic_testset
 from gpen.data.testsets import (
     ImagePairs,
+    TestSet,
     check_not_ground_truth,
     collate_same_size,
     open_testset,
     resize_square,
-    same_pairs,
 )
-from gpen.metrics.api import evaluate_rows
-from gpen.metrics.presets import add_combined_score, file_sha256
+from gpen.lit.run_log import log_fatal
+from gpen.metrics.benchmark import benchmark, restore_folder, save_test_faces, write_batch
 from gpen.metrics.report import ResultsTable
-from gpen.restore import RestoreSettings, load_face_parser, restore_aligned, texture_controls
-from gpen.utils.image_io import write_image
-from gpen.utils.machine import describe_machine
+from gpen.restore import RestoreSettings, load_face_parser, texture_controls
 from gpen.utils.pretrained import MissingWeightsError
 
 log = logging.getLogger("gpen.evaluate")
-PRESET_KEYS = ("preset", "score")  # entries of the metrics group that are not metrics
-PACKAGES = ("gpen", "torch", "torchvision", "lpips", "pyiqa", "facenet-pytorch", "numpy", "scipy")
-
-
-def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def _write_batch(out_dir: Path, names: list[str], faces: torch.Tensor) -> None:
-    images = ((faces + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()  # (B, S, S, 3)
-    for name, image in zip(names, images):
-        write_image(out_dir / f"{name}.png", image)
-
-
-@torch.no_grad()
-def restore_folder(generator: torch.nn.Module, inputs: ImagePairs, out_dir: Path, device: torch.device,
-                   batch_size: int, num_workers: int, progress: bool,
-                   settings: RestoreSettings | None = None) -> Path:
-    """Restore every input (RGB [0, 1] -> [-1, 1] -> `restore_aligned` with the knobs) and write <name>.png."""
-    settings = settings or RestoreSettings()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    loader = DataLoader(inputs, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_same_size)
-    generator = generator.to(device).eval()
-    parser = load_face_parser(settings, device)
-    for batch in tqdm(loader, desc="restore", disable=not progress):
-        faces = batch["image"].to(device) * 2 - 1  # (B, 3, S, S)
-        _write_batch(out_dir, batch["name"], restore_aligned(generator, faces, settings, parser=parser))
-    return out_dir
 
 
 @torch.no_grad()
@@ -90,7 +56,7 @@ def control_folder(pairs: ImagePairs, out_dir: Path, settings: RestoreSettings, 
     for batch in tqdm(loader, desc="texture controls", disable=not progress):
         restored = batch["image"].to(device) * 2 - 1  # (B, 3, S, S)
         inputs = batch["reference"].to(device) * 2 - 1
-        _write_batch(out_dir, batch["name"], texture_controls(inputs, restored, settings, parser=parser))
+        write_batch(out_dir, batch["name"], texture_controls(inputs, restored, settings, parser=parser))
     return out_dir
 
 
@@ -146,25 +112,35 @@ def _output_folder(cfg: DictConfig) -> Path:
     return out_dir
 
 
-def input_pairs(restored: Path, inputs: Path, size: int | None) -> ImagePairs | None:
-    """Restored images paired with the inputs of the same name (texture measures); None when none match."""
-    try:
-        return ImagePairs(restored, inputs, size=size)
-    except FileNotFoundError as error:
-        log.warning("texture measures against the input left out: %s", error)
-        return None
+def synthetic_testset(cfg: DictConfig, folder: Path) -> Path:
+    """testset=synthetic: built-in faces made like `gpen-make-testset --synthetic` (official degradation
+    model or a scenario preset, at synthetic.degradation_scale), at synthetic.size or the generator's size."""
+    from gpen.models import load_generator
+
+    settings = dict(OmegaConf.to_container(cfg.synthetic))
+    if settings["size"] is None:
+        if cfg.checkpoint is None:
+            raise ValueError("testset=synthetic with `restored`: set synthetic.size to the restored images' size")
+        settings["size"] = load_generator(cfg.checkpoint).out_size
+    write_synthetic_testset(folder, **settings)
+    return folder
 
 
 def run(cfg: DictConfig, run_dir: Path) -> ResultsTable:
+    if cfg.testset != "synthetic":
+        return evaluate_testset(cfg, run_dir, open_testset(cfg.testset))
+    with tempfile.TemporaryDirectory(prefix=".synthetic_testset_", dir=run_dir) as tmp:
+        return evaluate_testset(cfg, run_dir, open_testset(synthetic_testset(cfg, Path(tmp))), "synthetic")
+
+
+def evaluate_testset(cfg: DictConfig, run_dir: Path, testset: TestSet, label: str | None = None) -> ResultsTable:
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
-    testset = open_testset(cfg.testset)
     if (cfg.checkpoint is None) == (cfg.restored is None):
         raise ValueError("give exactly one of `checkpoint` (restore, then score) or `restored` (score a folder)")
     settings = restore_settings(cfg)  # validated before any work
-    metadata = {"testset": str(testset.root), "paired": testset.paired, "checkpoint": cfg.checkpoint,
-                "restored_folder": cfg.restored, "protocol": OmegaConf.to_container(cfg.protocol),
-                "metrics": OmegaConf.to_container(cfg.metrics), "device": str(device),
-                "machine": describe_machine(device), "packages": package_versions(), "restore": settings.to_dict()}
+    metadata = {"checkpoint": cfg.checkpoint, "restored_folder": cfg.restored, "restore": settings.to_dict()}
+    if label is not None:  # a temporary folder: record how it was made instead of its path
+        metadata["testset"] = f"{label}: " + json.dumps(OmegaConf.to_container(cfg.synthetic), sort_keys=True)
     if cfg.checkpoint is not None:
         restored, metadata["restoration"] = restore_testset(cfg, testset.inputs, device, settings)
     elif settings.uniform_weights and not settings.keep_grain:
@@ -176,33 +152,11 @@ def run(cfg: DictConfig, run_dir: Path) -> ResultsTable:
         metadata["texture_controls"] = {"from": str(cfg.restored), "written_to": str(restored),
                                         "images": len(pairs), "skipped": pairs.skipped.as_dict()}
     method = cfg.method_name or Path(cfg.checkpoint or cfg.restored).stem
-    rows = {method: ImagePairs(restored, testset.references, size=cfg.protocol.resize)}
-    if testset.paired:
-        rows["Input"] = ImagePairs(testset.inputs, testset.references, size=cfg.protocol.resize)
-        metadata["left_out_for_common_pairs"] = same_pairs(rows)
-    metadata["images"] = {row: len(data) for row, data in rows.items()}
-    metadata["skipped"] = {row: data.skipped.as_dict() for row, data in rows.items()}
-    metadata["metrics_preset"] = cfg.metrics.get("preset")
-    fid_stats = (cfg.metrics.get("fid") or {}).get("reference_stats")
-    metadata["fid_reference_stats"] = {"path": fid_stats, "sha256": file_sha256(fid_stats)}
-    specs = {key: spec for key, spec in cfg.metrics.items() if key not in PRESET_KEYS}
-    metrics = [hydra.utils.instantiate(spec) for spec in specs.values() if spec is not None]
-    # unpaired: no-reference metrics, and the texture measures against the input
-    metrics = [m for m in metrics if testset.paired or not m.needs_reference or m.reference_kind != "gt"]
-    input_rows = {method: input_pairs(restored, testset.inputs, cfg.protocol.resize)}
-    table = ResultsTable([m.name for m in metrics], {row: {} for row in rows}, metadata)
-    table.write(run_dir)  # the run's facts are on disk before the first metric starts
-    try:
-        table = evaluate_rows(rows, metrics, device, cfg.batch_size, cfg.num_workers, cfg.progress, table,
-                              on_update=lambda t: t.write(run_dir),
-                              input_rows={row: data for row, data in input_rows.items() if data is not None})
-    except KeyboardInterrupt:
-        log.warning("%s: every finished value is in %s", table.metadata.get("interrupted", "interrupted"),
-                    run_dir / "results.md")
-        raise
-    add_combined_score(table, cfg.metrics.get("score"))
-    paths = table.write(run_dir)
-    log.info("results:\n%s\nwritten to %s", table.to_markdown().split("\n## ")[0], paths["md"])
+    table = benchmark(restored, testset, method, OmegaConf.to_container(cfg.metrics),
+                      OmegaConf.to_container(cfg.protocol), run_dir, metadata, device, cfg.batch_size,
+                      cfg.num_workers, cfg.progress)
+    save_test_faces(testset, restored, run_dir, cfg.saved_faces)
+    log.info("results:\n%s\nwritten to %s", table.to_markdown().split("\n## ")[0], run_dir / "results.md")
     if cfg.wandb.enabled:
         log_to_wandb(cfg, table, run_dir)
     return table
@@ -236,7 +190,11 @@ def main(cfg: DictConfig) -> None:
     if message := usage_error(cfg):
         print(message, file=sys.stderr)
         raise SystemExit(2)
-    run(cfg, Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir))
+    try:
+        run(cfg, Path(hydra.core.hydra_config.HydraConfig.get().runtime.output_dir))
+    except BaseException as error:  # the traceback lands in <run>/evaluate.log, where gpen-report finds it
+        log_fatal(error, "gpen.evaluate")
+        raise
 
 
 if __name__ == "__main__":

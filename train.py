@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_info
 
 from gpen.lit.build import build_training, generator_spec
-from gpen.lit.checkpointing import TimeBudget
+from gpen.lit.checkpointing import TimeBudget, find_resume_checkpoint
 from gpen.lit.config_checks import check_top_level_keys
 from gpen.lit.pretrained import load_pretrained
 from gpen.lit.resume import check_resume_checkpoint
@@ -31,9 +31,14 @@ from gpen.lit.run_log import log_fatal, remove_empty_folders, route_lightning_lo
 
 def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
     """`last` means <run>/checkpoints/last.ckpt; a missing or unreadable file is an error, never a silent
-    fresh start."""
+    fresh start. `auto` resumes from the run folder's newest checkpoint when there is one (re-launched or
+    requeued sweep jobs), else starts fresh."""
     if ckpt_path is None:
         return None
+    if ckpt_path == "auto":
+        found = find_resume_checkpoint(run_dir)
+        rank_zero_info(f"ckpt_path=auto: {f'resuming from {found}' if found else 'no checkpoint, fresh start'}")
+        return None if found is None else str(found)
     path = run_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
     if not path.is_file():
         hint = (" (ckpt_path=last looks in this run's folder: pass hydra.run.dir=<the run to resume>)"

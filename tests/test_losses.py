@@ -9,7 +9,12 @@ from torch import nn
 from gpen.data.regions import REGION_IDS
 from gpen.losses.adversarial import GANLoss, d_logistic_loss, g_nonsaturating_loss, r1_penalty
 from gpen.losses.base import ActiveUntil, LossInputs, gram_matrix
-from gpen.losses.component import ComponentGANLoss, component_style_loss, crop_component
+from gpen.losses.component import (
+    ComponentGANLoss,
+    component_style_loss,
+    crop_component,
+    feature_matching_loss,
+)
 from gpen.losses.identity import IdentityLoss, gray_resize
 from gpen.losses.perceptual import PerceptualLoss
 from gpen.losses.pixel import PixelLoss, PyramidLoss, RegionWeightMap, image_pyramid
@@ -152,6 +157,21 @@ def test_component_gan_by_hand():
     assert term.discriminator_loss(inputs(img, img, boxes=boxes))["d_comp"].item() == pytest.approx(6 * LOG2)
     with pytest.raises(ValueError, match="needs boxes"):
         term(inputs(img, img, boxes={"mouth": box}))
+
+
+def test_feature_matching_by_hand():
+    fake = [torch.ones(1, 2, 2, 2), torch.full((1, 2, 1, 1), 3.0)]
+    real = [torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 1, 1)]
+    assert feature_matching_loss(fake, real).item() == pytest.approx(0.5 * 1.0 + 1.0 * 3.0)
+    # as a loss option: only the matching term is added, no style term (the Fig. 7 row)
+    term = ComponentGANLoss(ConstantComponentD, out_size=64, style_weight=0.0, feature_match_weight=2.0)
+    box = torch.tensor([[8.0, 8.0, 24.0, 24.0]])
+    boxes = {"left_eye": box, "right_eye": box, "mouth": box}
+    out, gt = torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64)
+    out[:, :, 4:28, 4:28] = 0.5  # every crop is 0.5 everywhere vs 0: both levels differ by 0.5
+    losses = term(inputs(out, gt, boxes=boxes))
+    assert set(losses) == {"comp_gan", "comp_fm"}
+    assert losses["comp_fm"].item() == pytest.approx(2.0 * 3 * (0.5 * 0.5 + 1.0 * 0.5), rel=1e-4)
 
 
 def test_identity_loss_by_hand():

@@ -25,7 +25,8 @@ def load_train_script():
 
 def test_every_experiment_is_tested():
     assert {"gfpgan_v1", "stylegan2_prior", "ablation_cs_sft", "ablation_sft", "ablation_latent_only", "ablation_no_prior",
-            "ablation_no_pyramid", "ablation_no_component", "ablation_no_identity",
+            "ablation_no_pyramid", "ablation_no_component", "ablation_no_identity", "ablation_comp_gan_only",
+            "ablation_comp_feature_match", "ablation_comp_style",
             "degradation_sweep", "gpen_bfr", "coupling_gpen"} <= set(EXPERIMENTS)
 
 
@@ -40,6 +41,7 @@ def test_experiment_runs_two_steps(experiment, tmp_path):
     assert "val/swd" in metrics
     restoration = experiment not in PRIOR_EXPERIMENTS  # restoration runs log the LQ references beside
     assert ("val/psnr" in metrics) == ("val/swd_lq" in metrics) == ("val/ssim_lq" in metrics) == restoration
+    assert (tmp_path / "results.json").is_file() == restoration  # the end-of-training evaluation
     weights = {name: cfg.loss.terms[name].weight for name in cfg.loss.terms}
     logged = (tmp_path / "csv" / "version_0" / "metrics.csv").read_text().splitlines()[0]
     for name, weight in weights.items():  # weight 0 removes the term from the log too

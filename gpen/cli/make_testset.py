@@ -121,6 +121,23 @@ def make_testset(args: argparse.Namespace, sources: list, degradation: GFPGANDeg
     return manifest
 
 
+def write_synthetic_testset(output: Path, num_images: int, size: int, seed: int = 0,
+                            degradation: GFPGANDegradation | None = None, degradation_scale: float = 1.0,
+                            preset: str | None = None) -> dict:
+    """`gpen-make-testset --synthetic num_images` from Python, into a new or empty `output` folder.
+    `degradation` (a built model, e.g. a training run's own) is used as given; otherwise `preset` or the
+    default ("auto") at `degradation_scale`."""
+    check_output(output, None, overwrite=False)
+    args = argparse.Namespace(input=None, synthetic=num_images, output=output, seed=seed, size=size, strict=False,
+                              degradation_scale=degradation_scale, preset=preset, degradation="auto")
+    if degradation is None:
+        degradation, name = degradation_for(preset or "auto", size, degradation_scale)
+    else:
+        name = f"{type(degradation).__name__} (given)"
+    output.mkdir(parents=True, exist_ok=True)
+    return make_testset(args, hq_sources(args), degradation, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)

@@ -3,8 +3,11 @@
 - `AtomicCheckpointIO`: every checkpoint is written to a temporary file in the same folder and then
   `os.replace`d, so a crash or kill mid-write never leaves a half-written `.ckpt` behind (Lightning's
   own writer opens the final path directly).
-- `PreemptionCheckpoint`: SIGTERM / SIGUSR1 (cluster preemption) save `last.ckpt` at the next step
-  boundary and stop cleanly. Under SLURM with auto-requeue, Lightning's SLURMEnvironment keeps SIGUSR1.
+- `PreemptionCheckpoint`: SIGTERM (SLURM's time limit, preemption), SIGUSR1 and SIGUSR2 save `last.ckpt`
+  at the next step boundary and stop cleanly. Under SLURM with auto-requeue, Lightning's SLURMEnvironment
+  keeps SIGUSR1. A handler that was there before (submitit's SIGUSR2 "requeue and exit", under
+  hydra-submitit-launcher) runs after the save instead of interrupting the step, so a requeued job resumes
+  from the step it reached (train.py ckpt_path=auto).
 - `export_generator_ema` / `ExportGeneratorEMA`: `<run>/checkpoints/generator_ema.pth` =
   {"params_ema": EMA state dict, "gpen_generator": {"arch", "kwargs"}, "step"}, the file inference loads.
   For a prior run the file holds the StyleGAN2 decoder alone, in the released prior layout. An export
@@ -98,13 +101,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class PreemptionCheckpoint(pl.Callback):
-    """On SIGTERM/SIGUSR1: save `<dirpath>/last.ckpt` after the current step, then stop."""
+    """On SIGTERM/SIGUSR1/SIGUSR2: save `<dirpath>/last.ckpt` after the current step, then stop (and
+    hand the signal on to a handler installed before training, except SIGTERM's: Lightning's own)."""
 
-    def __init__(self, dirpath: str, signals: tuple[str, ...] = ("SIGTERM", "SIGUSR1")) -> None:
+    def __init__(self, dirpath: str, signals: tuple[str, ...] = ("SIGTERM", "SIGUSR1", "SIGUSR2")) -> None:
         self.dirpath = dirpath
         self.signals = [getattr(signal, name) for name in signals]
         self._received: int | None = None
         self._previous: dict[int, Any] = {}
+        self.stopped_by_signal = False  # True once a signal stopped training (the final evaluation waits)
 
     def _handler(self, signum: int, _frame: Any) -> None:
         self._received = signum
@@ -123,11 +128,22 @@ class PreemptionCheckpoint(pl.Callback):
         trainer.save_checkpoint(os.path.join(self.dirpath, "last.ckpt"))
         pl.utilities.rank_zero_info(f"Signal {self._received}: saved {self.dirpath}/last.ckpt, stopping.")
         trainer.should_stop = True
+        self.stopped_by_signal = True
+        previous = self._previous.get(self._received)
+        if callable(previous) and self._received != signal.SIGTERM:
+            previous(self._received, None)  # e.g. submitit: requeue this job, then exit
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
         self._previous.clear()
+
+
+def find_resume_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The newest of `<run>/checkpoints/last.ckpt` and Lightning's SLURM `<run>/hpc_ckpt_*.ckpt`, or None."""
+    run_dir = Path(run_dir)
+    candidates = [p for p in (run_dir / "checkpoints" / "last.ckpt", *run_dir.glob("hpc_ckpt_*.ckpt")) if p.is_file()]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
 def exported_network(generator: torch.nn.Module) -> torch.nn.Module:

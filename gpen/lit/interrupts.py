@@ -39,6 +39,11 @@ class SaveOnInterrupt(pl.Callback):
         self._step_at_batch_start: int | None = None  # None: between iterations
 
     # ------------------------------------------------------------------ Ctrl-C
+    @property
+    def stopped_by_signal(self) -> bool:
+        """Ctrl-C stopped training (the end-of-training evaluation then waits for the resumed run)."""
+        return self._interrupted
+
     def _handler(self, _signum: int, _frame: Any) -> None:
         if self._interrupted:  # second Ctrl-C: abort now
             raise KeyboardInterrupt

@@ -3,7 +3,9 @@
 Left eye, right eye and mouth are cropped from output and GT with `torchvision.ops.roi_align`
 (80x80 eyes, 120x120 mouth at 512, scaled with the face size), each judged by its own small
 discriminator (non-saturating logistic loss, weight 1). The style term is L1 between Gram matrices of
-the discriminator's two feature levels on output vs GT crops (first level x0.5), weight 200.
+the discriminator's two feature levels on output vs GT crops (first level x0.5), weight 200. Feature
+matching (off by default; the paper's Fig. 7 compares it with the Gram style term) is L1 between the
+same features themselves, with the same level weights.
 """
 
 from __future__ import annotations
@@ -29,11 +31,18 @@ def crop_component(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torc
     return roi_align(images, rois.to(images.dtype), output_size=size)  # (B, 3, size, size)
 
 
+LEVEL_WEIGHTS = (0.5, 1.0)  # the two discriminator feature levels, as in the official style term
+
+
 def component_style_loss(fake_feats: list[torch.Tensor], real_feats: list[torch.Tensor]) -> torch.Tensor:
     """L1 between Gram matrices of two discriminator feature levels, the first weighted 0.5."""
-    level_weights = (0.5, 1.0)
     return sum(w * F.l1_loss(gram_matrix(f), gram_matrix(r.detach()))
-               for w, f, r in zip(level_weights, fake_feats, real_feats))
+               for w, f, r in zip(LEVEL_WEIGHTS, fake_feats, real_feats))
+
+
+def feature_matching_loss(fake_feats: list[torch.Tensor], real_feats: list[torch.Tensor]) -> torch.Tensor:
+    """L1 between the discriminator features of restored and real crops (same level weights)."""
+    return sum(w * F.l1_loss(f, r.detach()) for w, f, r in zip(LEVEL_WEIGHTS, fake_feats, real_feats))
 
 
 class ComponentGANLoss(AdversarialLoss):
@@ -41,9 +50,11 @@ class ComponentGANLoss(AdversarialLoss):
 
     def __init__(self, make_discriminator: Callable[[], nn.Module], out_size: int, weight: float = 1.0,
                  style_weight: float = 200.0, crop_sizes_at_512: Mapping[str, int] | None = None,
-                 name: str = "comp") -> None:
+                 name: str = "comp", feature_match_weight: float = 0.0) -> None:
         super().__init__(weight, name)
         self.style_weight = float(check_range(f"loss.terms.{name}.style_weight", style_weight, 0.0))
+        self.feature_match_weight = float(check_range(f"loss.terms.{name}.feature_match_weight",
+                                                      feature_match_weight, 0.0))
         sizes = dict(crop_sizes_at_512 or PAPER_CROP_SIZES)
         self.crop_sizes = {part: max(MIN_CROP_SIZE, round(s * out_size / 512)) for part, s in sizes.items()}
         self.discriminators = nn.ModuleDict({part: make_discriminator() for part in self.crop_sizes})
@@ -59,19 +70,25 @@ class ComponentGANLoss(AdversarialLoss):
         return {p: crop_component(images, inputs.boxes[p], s) for p, s in self.crop_sizes.items()}
 
     def forward(self, inputs: LossInputs) -> dict[str, torch.Tensor]:
+        need_feats = self.style_weight > 0 or self.feature_match_weight > 0
         fake_crops = self._crops(inputs.output, inputs)
-        real_crops = self._crops(inputs.gt, inputs) if self.style_weight > 0 else {}
-        gan = style = inputs.output.new_zeros(())
+        real_crops = self._crops(inputs.gt, inputs) if need_feats else {}
+        gan = style = matching = inputs.output.new_zeros(())
         for part, disc in self.discriminators.items():
-            logits, fake_feats = disc(fake_crops[part], return_feats=self.style_weight > 0)
+            logits, fake_feats = disc(fake_crops[part], return_feats=need_feats)
             gan = gan + g_nonsaturating_loss(logits)
-            if self.style_weight > 0:
-                with torch.no_grad():  # GT features are Gram targets only
+            if need_feats:
+                with torch.no_grad():  # GT features are targets only
                     _, real_feats = disc(real_crops[part], return_feats=True)
-                style = style + component_style_loss(fake_feats, real_feats)
+                if self.style_weight > 0:
+                    style = style + component_style_loss(fake_feats, real_feats)
+                if self.feature_match_weight > 0:
+                    matching = matching + feature_matching_loss(fake_feats, real_feats)
         losses = {f"{self.name}_gan": self.weight * gan}
         if self.style_weight > 0:
             losses[f"{self.name}_style"] = self.style_weight * style
+        if self.feature_match_weight > 0:
+            losses[f"{self.name}_fm"] = self.feature_match_weight * matching
         return losses
 
     def discriminator_loss(self, inputs: LossInputs) -> dict[str, torch.Tensor]:

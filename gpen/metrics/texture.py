@@ -109,6 +109,7 @@ class HFRatio(TextureMeasure):
 
     base_name = "HF ratio"
     lower_is_better = False  # ideal is 0: read it as a signed distance
+    best = "zero"            # for tables that mark the best value (gpen-report): closest to 0
 
     def __init__(self, region: str | None = None, band: tuple[float, float] = (0.25, 0.5)) -> None:
         super().__init__(region)
