@@ -223,3 +223,9 @@ def test_prior_on_a_folder_skips_and_names_unreadable_images(tmp_path, caplog):
         metrics = train_script().train(cfg)
     assert "broken.png" in caplog.text and "val/swd" in metrics
     assert (tmp_path / "run" / "checkpoints" / "generator_ema.pth").is_file()
+
+
+def test_data_root_on_the_built_in_faces_says_what_to_add(tmp_path):
+    cfg = compose_train(f"data.root={tmp_path}", f"paths.run_dir={tmp_path / 'run'}")
+    with pytest.raises(Exception, match="data=ffhq"):
+        instantiate(cfg.data)

@@ -77,6 +77,9 @@ class FaceDataModule(pl.LightningDataModule):
             if out_size is not None and size != out_size:
                 raise ConfigValueError(f"data.{name}.out_size={size} differs from data.out_size={out_size}")
         self.out_size = out_size
+        if root is not None and not hasattr(train_dataset, "root"):
+            raise ConfigValueError(f"data.root={root} is set, but the configured data ({type(train_dataset).__name__}) "
+                                   "reads no folder; for a folder of aligned faces add data=ffhq")
         self.root, self.val_root, self.landmarks_path = root, val_root, landmarks_path
 
     def _loader(self, dataset: Dataset, batch_size: int, sampler: Sampler | None, drop_last: bool) -> DataLoader:
