@@ -63,8 +63,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         rank_zero_info(f"Random init: {note}")
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     budget = next((c for c in trainer.callbacks if isinstance(c, TimeBudget)), None)
-    if budget is not None and budget.stopped_at is not None:
-        rank_zero_info(f"Stopped by the time budget at iteration {trainer.global_step} of {trainer.max_steps} "
+    signalled = any(getattr(c, "stopped_by_signal", False) for c in trainer.callbacks)
+    if signalled or (budget is not None and budget.stopped_at is not None):
+        reason = "a signal" if signalled else "the time budget"
+        rank_zero_info(f"Stopped by {reason} at iteration {trainer.global_step} of {trainer.max_steps} "
                        f"(not finished). Continue: python train.py <same overrides> ckpt_path=last "
                        f"hydra.run.dir={run_dir}")
     else:
