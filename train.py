@@ -27,6 +27,7 @@ from gpen.lit.config_checks import check_top_level_keys
 from gpen.lit.pretrained import load_pretrained
 from gpen.lit.resume import check_resume_checkpoint
 from gpen.lit.run_log import log_fatal, remove_empty_folders, route_lightning_logs
+from gpen.utils.threads import resolve_num_threads
 
 
 def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
@@ -51,8 +52,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     run_dir = Path(cfg.paths.run_dir)
     rank_zero_info(f"Run folder: {run_dir.resolve()}")
     check_top_level_keys(cfg)
-    if cfg.get("num_threads"):
-        torch.set_num_threads(cfg.num_threads)
+    threads = resolve_num_threads(cfg.get("num_threads"))
+    if threads is not None:
+        torch.set_num_threads(threads)
+        rank_zero_info(f"torch CPU threads: {threads} (num_threads={cfg.get('num_threads')})")
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, run_dir)  # cheap checks first, the dataset scan last
     if ckpt_path is not None:
         check_resume_checkpoint(ckpt_path, generator_spec(cfg.model))
