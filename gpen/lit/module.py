@@ -225,5 +225,3 @@ class GANModule(pl.LightningModule):
         self.skipped_steps = counters.get("skipped_steps", 0)
         self.nonfinite_in_row = counters.get("nonfinite_in_row", 0)
 
-
-GFPGANModule = GANModule  # the module's name before it also trained priors; kept for existing imports
