@@ -152,7 +152,7 @@ def evaluate_testset(cfg: DictConfig, run_dir: Path, testset: TestSet, label: st
         metadata["texture_controls"] = {"from": str(cfg.restored), "written_to": str(restored),
                                         "images": len(pairs), "skipped": pairs.skipped.as_dict()}
     method = cfg.method_name or Path(cfg.checkpoint or cfg.restored).stem
-    table = benchmark(restored, testset, method, OmegaConf.to_container(cfg.metrics),
+    table = benchmark(restored, testset, method, OmegaConf.to_container(cfg.metrics, resolve=True),
                       OmegaConf.to_container(cfg.protocol), run_dir, metadata, device, cfg.batch_size,
                       cfg.num_workers, cfg.progress)
     save_test_faces(testset, restored, run_dir, cfg.saved_faces)

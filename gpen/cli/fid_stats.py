@@ -1,11 +1,15 @@
-"""`gpen-fid-stats`: build FID reference statistics (mean, covariance of Inception pool features) once.
+"""`gpen-fid-stats`: build FID reference statistics (mean, covariance of Inception pool features) once,
+and optionally the features themselves (KID, precision / recall).
 
-    gpen-fid-stats --input /data/ffhq512 --output experiments/fid_stats/ffhq512.npz
+    gpen-fid-stats --input /data/ffhq512 --output experiments/fid_stats/ffhq512.npz \
+        --features experiments/fid_stats/ffhq512_features.npz
 
-The file holds `mu` (2048,), `sigma` (2048, 2048) and metadata (number of images, source folder,
-Inception weights file, creation time); `evaluate.py` reads it through metrics.fid.reference_stats.
-Unreadable images are skipped and listed. The input folder is only read, and an existing output
-file is replaced only with --overwrite.
+The statistics file holds `mu` (2048,), `sigma` (2048, 2048) and metadata (number of images, source
+folder, Inception weights file, creation time); `evaluate.py` reads it through
+metrics.fid.reference_stats. With --features, the same pass also writes every image's 2048-d features
+(`features`, float32, 8 KiB per image: 573 MB for FFHQ's 70k) for metrics.reference_features
+(metrics=pmrf). Unreadable images are skipped and listed. The input folder is only read, and an
+existing output file is replaced only with --overwrite.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from gpen.metrics.fid import (
     feature_statistics,
     inception_features,
     load_fid_inception,
+    save_features,
     save_stats,
 )
 from gpen.utils.pretrained import MissingWeightsError
@@ -50,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--input", required=True, type=Path, help="folder of HQ images (e.g. FFHQ 512)")
     parser.add_argument("--output", required=True, type=Path, help="statistics file to write (.npz)")
+    parser.add_argument("--features", type=Path, default=None,
+                        help="also write the reference features here (.npz, 8 KiB per image) for KID and "
+                             "precision / recall (metrics.reference_features)")
     parser.add_argument("--inception", default=INCEPTION_FILE,
                         help="pytorch-fid Inception weights (path, or a name in experiments/pretrained_models/)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per Inception batch")
@@ -64,12 +72,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = parse_args(argv)
-    output = args.output if args.output.suffix == ".npz" else args.output.with_suffix(".npz")
-    if output.exists() and not args.overwrite:
-        log.error("%s exists; pass --overwrite to replace it", output)
-        return 2
-    if output.resolve().is_relative_to(args.input.resolve()):
-        log.error("refusing to write %s inside the input folder %s (it is only read)", output, args.input)
+    output = _npz(args.output)
+    features_file = None if args.features is None else _npz(args.features)
+    problem = _output_problem([output] + ([features_file] if features_file else []), args.input, args.overwrite)
+    if problem:
+        log.error("%s", problem)
         return 2
     try:
         network = load_fid_inception(args.inception, config_key="--inception")
@@ -83,7 +90,27 @@ def main(argv: list[str] | None = None) -> int:
                inception_weights=str(args.inception))
     log.info("wrote %s from %d images (%d unreadable skipped)", output, len(dataset),
              len(dataset.skipped.unreadable))
+    if features_file is not None:
+        save_features(features_file, features, source=str(args.input.resolve()), inception_weights=str(args.inception))
+        log.info("wrote %s (%d x %d features, %.1f MB)", features_file, *features.shape,
+                 features_file.stat().st_size / 1e6)
     return 0
+
+
+def _npz(path: Path) -> Path:
+    return path if path.suffix == ".npz" else path.with_suffix(".npz")
+
+
+def _output_problem(outputs: list[Path], input_folder: Path, overwrite: bool) -> str | None:
+    """Why the output files cannot be written (one exists, one lies in the input folder), else None."""
+    if len({p.resolve() for p in outputs}) < len(outputs):
+        return f"--output and --features name the same file {outputs[0]}"
+    for output in outputs:
+        if output.exists() and not overwrite:
+            return f"{output} exists; pass --overwrite to replace it"
+        if output.resolve().is_relative_to(input_folder.resolve()):
+            return f"refusing to write {output} inside the input folder {input_folder} (it is only read)"
+    return None
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from gpen.utils.machine import describe_machine
 
 log = logging.getLogger(__name__)
 PACKAGES = ("gpen", "torch", "torchvision", "lpips", "pyiqa", "facenet-pytorch", "numpy", "scipy")
-PRESET_KEYS = ("preset", "score")  # entries of the metrics group that are not metrics
+PRESET_KEYS = ("preset", "score", "reference_features")  # entries of the metrics group that are not metrics
 FACES_FOLDER = "test_faces"
 
 
@@ -94,11 +94,23 @@ def input_pairs(restored: Path, inputs: Path, size: int | None) -> ImagePairs | 
         return None
 
 
+def reference_features_record(metrics_cfg: Mapping) -> list[dict] | None:
+    """Path and SHA-256 of each reference features file the metrics read (KID, precision / recall), or
+    None when no metric reads one."""
+    specs = [spec for spec in metrics_cfg.values() if isinstance(spec, Mapping) and "reference_features" in spec]
+    if not specs:
+        return None
+    paths = sorted({spec["reference_features"] for spec in specs}, key=str)
+    return [{"path": path, "sha256": file_sha256(path)} for path in paths]
+
+
 def _protocol_record(testset: TestSet, metrics_cfg: Mapping, protocol: Mapping, device: torch.device) -> dict:
     fid_stats = (metrics_cfg.get("fid") or {}).get("reference_stats")
+    features = reference_features_record(metrics_cfg)
     return {"testset": str(testset.root), "paired": testset.paired, "image_set": image_set_record(testset),
             "protocol": dict(protocol), "metrics": dict(metrics_cfg), "metrics_preset": metrics_cfg.get("preset"),
             "fid_reference_stats": {"path": fid_stats, "sha256": file_sha256(fid_stats)},
+            **({"reference_features": features} if features is not None else {}),
             "device": str(device), "machine": describe_machine(device), "packages": package_versions()}
 
 

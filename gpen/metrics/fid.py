@@ -42,6 +42,10 @@ class MissingStatsError(FileNotFoundError):
     """The FID reference statistics file is absent: build it with gpen-fid-stats."""
 
 
+class MissingFeaturesError(MissingStatsError):
+    """The reference features file (KID, precision / recall) is absent: build it with gpen-fid-stats --features."""
+
+
 def build_fid_inception() -> nn.Module:
     """The pytorch-fid Inception-v3 graph, randomly initialised; its `fc` outputs the 1008 TF classes."""
     # pyiqa's package import pulls in its whole model zoo and hub client: only when FID is built
@@ -150,6 +154,44 @@ def load_stats(path: str | Path) -> dict:
         stats = {key: data[key] for key in data.files}
     stats["mu"], stats["sigma"] = stats["mu"].astype(np.float64), stats["sigma"].astype(np.float64)
     return stats
+
+
+def save_features(path: str | Path, features: torch.Tensor, *, source: str, inception_weights: str) -> Path:
+    """Write reference Inception features: .npz with `features` (N, 2048) float32 and metadata.
+
+    8 KiB per image (2048 float32): 573 MB for the 70k images of FFHQ.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, features=features.float().cpu().numpy(), num_images=np.int64(features.shape[0]),
+             source=np.str_(source), inception_weights=np.str_(inception_weights),
+             created=np.str_(datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")))
+    return path
+
+
+def features_hint(path: str | Path, config_key: str) -> str:
+    return (f"  fix: build them once from the HQ folder with `gpen-fid-stats --input FFHQ_FOLDER --output STATS.npz "
+            f"--features {path}` and set {config_key}={path}")
+
+
+def load_features(path: str | Path | None, config_key: str = "metrics.reference_features") -> torch.Tensor:
+    """(N, D) float64 reference features from a file written by `save_features`; one clear error otherwise."""
+    if path is None:
+        raise MissingFeaturesError(
+            f"needs the reference set's Inception features, not only its statistics: set {config_key}\n"
+            + features_hint("FEATURES.npz", config_key))
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFeaturesError(f"reference features not found: {path}\n" + features_hint(path, config_key))
+    with np.load(path) as data:
+        if "features" not in data:
+            hint = " (it holds FID statistics: mu and sigma)" if "mu" in data else ""
+            raise ValueError(f"{path} is not a reference features file{hint}; {config_key} needs the file "
+                             "written by `gpen-fid-stats ... --features FILE` (array `features`)")
+        features = data["features"]
+    if features.ndim != 2 or features.shape[0] < 2:
+        raise ValueError(f"{path}: `features` has shape {features.shape}, expected (N >= 2, D)")
+    return torch.from_numpy(features).double()
 
 
 class FID(Metric):
