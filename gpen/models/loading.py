@@ -9,6 +9,7 @@ both shapes and, where it can be told from the weights, the setting that would f
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import math
 import os
@@ -41,6 +42,10 @@ VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 ARCFACE_FILE = "arcface_resnet18.pth"
 ARCFACE_URL = "https://github.com/TencentARC/GFPGAN/releases/download/v0.1.0/arcface_resnet18.pth"
+ADAFACE_FILE = "adaface_ir50_ms1mv2.ckpt"
+ADAFACE_URL = "https://github.com/mk-minchul/AdaFace#pretrained-models (adaface_ir50_ms1mv2.ckpt or _webface4m.ckpt)"
+#: Prefix of the backbone in the Lightning `state_dict` of the released AdaFace checkpoints (`head.` is the margin head).
+ADAFACE_PREFIX = "model."
 STYLEGAN2_PRIOR_FILE = "StyleGAN2_512_Cmul1_FFHQ_B12G4_scratch_800k.pth"
 STYLEGAN2_PRIOR_URL = ("https://github.com/TencentARC/GFPGAN/releases/download/v0.1.0/"
                        "StyleGAN2_512_Cmul1_FFHQ_B12G4_scratch_800k.pth")
@@ -140,6 +145,20 @@ def load_arcface(model: nn.Module, path: str | os.PathLike = ARCFACE_FILE,
     file = resolve_weights(path, what="ArcFace ResNet-18 (identity loss / Deg metric)", config_key=config_key,
                            url=ARCFACE_URL, disable_hint=disable_hint)
     state = unwrap_state_dict(read_checkpoint(file), file)
+    return load_strict(model, state, file).eval()
+
+
+def load_adaface(model: nn.Module, path: str | os.PathLike = ADAFACE_FILE,
+                 config_key: str = "metrics.adaface.adaface_path",
+                 disable_hint: str = "metrics.adaface=null (leave the identity check out)") -> nn.Module:
+    """Load a released AdaFace checkpoint (Lightning `state_dict`, backbone under `model.`) or a bare
+    backbone state dict into an `AdaFaceIR`, in eval mode."""
+    file = resolve_weights(path, what="AdaFace IR-50 (NTIRE 2025 identity check)", config_key=config_key,
+                           url=ADAFACE_URL, disable_hint=disable_hint)
+    with torch.serialization.safe_globals([argparse.Namespace]):  # Lightning keeps hyper-parameters in one
+        state = unwrap_state_dict(read_checkpoint(file), file)
+    if any(k.startswith(ADAFACE_PREFIX) for k in state):  # drop the margin head (`head.kernel`, ...)
+        state = {k[len(ADAFACE_PREFIX):]: v for k, v in state.items() if k.startswith(ADAFACE_PREFIX)}
     return load_strict(model, state, file).eval()
 
 
