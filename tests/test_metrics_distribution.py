@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from gpen.metrics.distribution import KID, Precision, Recall, kid_subsets, knn_radii, manifold_coverage
-from gpen.metrics.fid import MissingFeaturesError, inception_features, load_features, save_features, save_stats
+from gpen.metrics.fid import (
+    MissingFeaturesError,
+    inception_features,
+    load_features,
+    save_features,
+    save_stats,
+)
 
 
 def _gaussian(n, dim=16, shift=0.0, seed=0):
@@ -25,7 +31,7 @@ def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift():
 
 def test_kid_matches_the_polynomial_mmd_written_out():
     x, y = _gaussian(6, 4), _gaussian(6, 4, shift=1.0, seed=2)
-    k = lambda a, b: (a @ b.T / 4 + 1) ** 3  # noqa: E731
+    k = lambda a, b: (a @ b.T / 4 + 1) ** 3
     off = 1 - torch.eye(6, dtype=torch.float64)
     expected = (k(x, x) * off).sum() / 30 + (k(y, y) * off).sum() / 30 - 2 * k(x, y).mean()
     assert kid_subsets(x, y, subsets=1, subset_size=6).item() == pytest.approx(expected.item(), rel=1e-12)

@@ -24,7 +24,13 @@ from torch import nn
 from torchmetrics.image.kid import poly_mmd
 
 from gpen.metrics.base import Metric, NotApplicableError
-from gpen.metrics.fid import FEATURE_DIM, INCEPTION_FILE, inception_features, load_features, load_fid_inception
+from gpen.metrics.fid import (
+    FEATURE_DIM,
+    INCEPTION_FILE,
+    inception_features,
+    load_features,
+    load_fid_inception,
+)
 from gpen.utils.validation import check_range
 
 FEATURES_KEY = "metrics.reference_features"
