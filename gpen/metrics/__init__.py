@@ -6,6 +6,9 @@ one evaluation API.
 - `niqe`: NIQE (pyiqa with the shipped standard pristine parameters)
 - `fid`: FID (pytorch-fid Inception features, cached reference statistics, eigh-based square root)
 - `identity`: Deg (ArcFace angle) and LMD (MTCNN landmark distance)
+- `distribution`: KID and improved precision / recall against reference Inception features
+- `adaface`: the NTIRE 2025 identity check (AdaFace similarity input vs output, pass rate)
+- `pyiqa_nr`: pyiqa no-reference metrics (CLIP-IQA, MANIQA, MUSIQ, Q-Align); `presets`: the NTIRE score
 - `api`: `evaluate_rows` runs metrics over test-set rows into a `report.ResultsTable`
 """
 

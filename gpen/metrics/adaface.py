@@ -28,7 +28,6 @@ from torch import nn
 
 from gpen.metrics.base import NotApplicableError, PerImageMetric, quantize_8bit
 from gpen.models.templates import FFHQ_TEMPLATE_512, scale_template
-from gpen.photo.align import similarity_transform
 from gpen.utils.validation import check_choice, check_range
 
 #: The 112×112 ArcFace alignment template (the 96×112 reference points shifted 8 px right), same point order.
@@ -42,6 +41,9 @@ NTIRE2025_THRESHOLDS = {"CelebA": 0.5, "LFW-Test": 0.6, "CelebChild-Test": 0.6, 
 
 def adaface_input(images: torch.Tensor, landmarks: np.ndarray) -> torch.Tensor:
     """(B, 3, H, W) RGB in [0, 1] + (B, 5, 2) landmarks in pixels -> (B, 3, 112, 112) aligned BGR in [-1, 1]."""
+    # lazily: importing the photo package pulls in its whole pipeline
+    from gpen.photo.align import similarity_transform
+
     pixels = quantize_8bit(images).permute(0, 2, 3, 1).to(torch.uint8).cpu().numpy()  # (B, H, W, 3)
     crops = [cv2.warpAffine(image, similarity_transform(points, ARCFACE_TEMPLATE_112), (CROP, CROP),
                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchmetrics.image.kid import poly_mmd
 
 from gpen.metrics.base import Metric, NotApplicableError
 from gpen.metrics.fid import (
@@ -39,6 +38,8 @@ FEATURES_KEY = "metrics.reference_features"
 def kid_subsets(real: torch.Tensor, fake: torch.Tensor, subsets: int, subset_size: int,
                 seed: int = 0) -> torch.Tensor:
     """Per-subset unbiased MMD² (cubic polynomial kernel) of (N, D) vs (M, D) features, (subsets,) float64."""
+    from torchmetrics.image.kid import poly_mmd  # torchmetrics' import costs seconds: only when KID runs
+
     generator = torch.Generator().manual_seed(seed)
     values = []
     for _ in range(subsets):
