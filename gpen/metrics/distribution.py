@@ -14,7 +14,8 @@ Improved precision and recall (Kynkäänniemi et al., NeurIPS 2019, arXiv 1904.0
 manifold is the union of balls around its features with radius = distance to the k-th nearest
 neighbour (k = 3) within the set. Precision = fraction of restored features inside the reference
 manifold (realism); recall = fraction of reference features inside the restored manifold (coverage).
-Distances are computed in row blocks, so memory stays at `block` × N.
+Distances are computed in float32 (the features' precision in the file) in row blocks, so memory stays
+at `block` × N; the KID sums in float64.
 """
 
 from __future__ import annotations
@@ -87,10 +88,11 @@ class ReferenceFeatureMetric(Metric):
     def setup(self, device: torch.device | str = "cpu") -> None:
         super().setup(device)
         # before the network: fail fast, naming the key and the builder, on missing features
-        self.reference = load_features(self.reference_features, self.config_key).to(self.device)
+        self.reference = load_features(self.reference_features, self.config_key).to(self.device)  # float32
         if self.network is None:
-            self.network = load_fid_inception(self.inception_path, config_key=f"metrics.{self.name.lower()}"
-                                                                              ".inception_path")
+            key = f"metrics.{self.name.lower()}"
+            self.network = load_fid_inception(self.inception_path, config_key=f"{key}.inception_path",
+                                              disable_hint=f"{key}=null (leave {self.name} out)")
         self.network = self.network.to(self.device).eval()
 
     def update(self, restored: torch.Tensor, reference: torch.Tensor | None = None) -> None:
@@ -161,7 +163,8 @@ class Precision(_ManifoldMetric):
     name = "Precision"
 
     def compute(self) -> float:
-        return manifold_coverage(self.all_features(), self.reference, self.radii_of_reference(), self.block)
+        fake = self.all_features().float()
+        return manifold_coverage(fake, self.reference, self.radii_of_reference(), self.block)
 
 
 class Recall(_ManifoldMetric):
@@ -170,5 +173,5 @@ class Recall(_ManifoldMetric):
     name = "Recall"
 
     def compute(self) -> float:
-        fake = self.all_features()
+        fake = self.all_features().float()
         return manifold_coverage(self.reference, fake, knn_radii(fake, self.k, self.block), self.block)

@@ -67,11 +67,11 @@ def as_feature_extractor(net: nn.Module) -> nn.Module:
     return net.eval()
 
 
-def load_fid_inception(path: str | Path = INCEPTION_FILE,
-                       config_key: str = "metrics.fid.inception_path") -> nn.Module:
+def load_fid_inception(path: str | Path = INCEPTION_FILE, config_key: str = "metrics.fid.inception_path",
+                       disable_hint: str = "metrics.fid=null (leave FID out)") -> nn.Module:
     """The FID Inception with pytorch-fid's weights, as a (B, 3, 299, 299) -> (B, 2048) extractor."""
     file = resolve_weights(path, what="FID Inception-v3 (pytorch-fid weights)", config_key=config_key,
-                           url=INCEPTION_URL, disable_hint="metrics.fid=null (leave FID out)")
+                           url=INCEPTION_URL, disable_hint=disable_hint)
     net = load_strict(build_fid_inception(), unwrap_state_dict(read_checkpoint(file), file), file)
     return as_feature_extractor(net)
 
@@ -175,7 +175,7 @@ def features_hint(path: str | Path, config_key: str) -> str:
 
 
 def load_features(path: str | Path | None, config_key: str = "metrics.reference_features") -> torch.Tensor:
-    """(N, D) float64 reference features from a file written by `save_features`; one clear error otherwise."""
+    """(N, D) float32 reference features from a file written by `save_features`; one clear error otherwise."""
     if path is None:
         raise MissingFeaturesError(
             f"needs the reference set's Inception features, not only its statistics: set {config_key}\n"
@@ -191,7 +191,7 @@ def load_features(path: str | Path | None, config_key: str = "metrics.reference_
         features = data["features"]
     if features.ndim != 2 or features.shape[0] < 2:
         raise ValueError(f"{path}: `features` has shape {features.shape}, expected (N >= 2, D)")
-    return torch.from_numpy(features).double()
+    return torch.from_numpy(features).float()
 
 
 class FID(Metric):
