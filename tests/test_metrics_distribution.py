@@ -106,3 +106,21 @@ def test_fid_stats_command_writes_the_features_file(tmp_path, monkeypatch):
     assert cli.main(["--input", str(hq), "--output", str(tmp_path / "s2.npz"), "--features", str(out / "f.npz"),
                      "--num-workers", "0"]) == 2  # the features file exists: never replaced silently
     assert not (tmp_path / "s2.npz").exists()
+
+
+class _Offset(torch.nn.Module):
+    """Features whose common offset dwarfs their spread (as real Inception features' norms do)."""
+
+    def forward(self, x):
+        return 1e3 + 1e-2 * torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
+
+
+def test_precision_recall_survive_a_large_common_offset_in_float32(tmp_path):
+    net = _Offset()
+    images = torch.rand(10, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    file = save_features(tmp_path / "ref.npz", inception_features(net, images), source="x", inception_weights="y")
+    for cls in (Precision, Recall):
+        metric = cls(str(file), network=net)
+        metric.setup("cpu")
+        metric.update(images)
+        assert metric.compute() == 1.0, cls.__name__

@@ -148,6 +148,16 @@ class _ManifoldMetric(ReferenceFeatureMetric):
         self.block = int(check_range(f"metrics.{self.name.lower()}.block", block, 1, None))
         self.reference_radii: torch.Tensor | None = None  # kept across rows: the costly N_ref² part
 
+    def setup(self, device: torch.device | str = "cpu") -> None:
+        super().setup(device)
+        # Distances do not change with a common shift; centring on the reference mean keeps the float32
+        # ‖a‖² + ‖b‖² − 2 a·b from cancelling when the features' norms dwarf their distances.
+        self.center = self.reference.mean(dim=0)
+        self.reference = self.reference - self.center
+
+    def restored_features(self) -> torch.Tensor:
+        return self.all_features().float() - self.center
+
     def radii_of_reference(self) -> torch.Tensor:
         if self.reference_radii is None:
             self.reference_radii = knn_radii(self.reference, self.k, self.block)
@@ -163,8 +173,7 @@ class Precision(_ManifoldMetric):
     name = "Precision"
 
     def compute(self) -> float:
-        fake = self.all_features().float()
-        return manifold_coverage(fake, self.reference, self.radii_of_reference(), self.block)
+        return manifold_coverage(self.restored_features(), self.reference, self.radii_of_reference(), self.block)
 
 
 class Recall(_ManifoldMetric):
@@ -173,5 +182,5 @@ class Recall(_ManifoldMetric):
     name = "Recall"
 
     def compute(self) -> float:
-        fake = self.all_features().float()
+        fake = self.restored_features()
         return manifold_coverage(self.reference, fake, knn_radii(fake, self.k, self.block), self.block)
