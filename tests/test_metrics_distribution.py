@@ -124,3 +124,6 @@ def test_precision_recall_survive_a_large_common_offset_in_float32(tmp_path):
         metric.setup("cpu")
         metric.update(images)
         assert metric.compute() == 1.0, cls.__name__
+        metric.reset()
+        metric.update(torch.ones(10, 3, 32, 32))  # away from the reference, by far less than the offset
+        assert metric.compute() == 0.0, cls.__name__
