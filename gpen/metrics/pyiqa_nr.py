@@ -24,7 +24,7 @@ def pyiqa_cache_dirs() -> list[Path]:
 
 
 class PyIQAMetric(PerImageMetric):
-    """A pyiqa no-reference metric by name; higher is better for all three of the ntire2025 preset."""
+    """A pyiqa no-reference metric by name; higher is better for all four of the ntire2025 preset."""
 
     needs_reference = False
     lower_is_better = False
