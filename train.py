@@ -61,7 +61,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         check_resume_checkpoint(ckpt_path, generator_spec(cfg.model))
     notes = []
     module, datamodule, trainer = build_training(  # missing files fail before the data is scanned
-        cfg, before_data=lambda module: notes.extend(load_pretrained(module, cfg.pretrained)))
+        cfg, before_data=lambda module: notes.extend(
+            load_pretrained(module, cfg.pretrained, cfg.model.get("latent_start", "random"))))
     for note in notes:
         rank_zero_info(f"Random init: {note}")
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)

@@ -26,6 +26,7 @@ from gpen.utils.pretrained import SHIPPED_WEIGHTS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_PRIOR = SHIPPED_WEIGHTS_DIR / "gpen_prior_synthetic64_v1.pth"
+SHIPPED_DISCRIMINATOR = SHIPPED_WEIGHTS_DIR / "gpen_prior_synthetic64_v1_discriminator.pth"
 TINY_PRIOR = ["experiment=stylegan2_prior", "scale=tiny", "loss.regularizers.path_length.interval=2",
               "loss.terms.gan.r1_interval=2"]  # both lazy regularisers inside the two steps
 
@@ -175,15 +176,59 @@ EXPERIMENTS = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.y
 
 
 def test_default_config_uses_the_shipped_prior_frozen(tmp_path):
-    assert SHIPPED_PRIOR.is_file() and SHIPPED_PRIOR.stat().st_size < 10 * 2**20
+    size = SHIPPED_PRIOR.stat().st_size + SHIPPED_DISCRIMINATOR.stat().st_size
+    assert size < 10 * 2**20
     cfg = compose_train(f"paths.run_dir={tmp_path}")
     assert cfg.pretrained.stylegan2_prior == SHIPPED_PRIOR.name and cfg.model.generator.fix_decoder
+    assert cfg.pretrained.discriminator == SHIPPED_DISCRIMINATOR.name and cfg.model.latent_start == "mean"
     module = build_module(cfg)
-    load_pretrained(module, cfg.pretrained)
+    assert load_pretrained(module, cfg.pretrained, cfg.model.latent_start) == []
     decoder = module.generator.stylegan_decoder
     shipped = torch.load(SHIPPED_PRIOR, weights_only=True)["params_ema"]
     assert all(torch.equal(v, shipped[k]) for k, v in decoder.state_dict().items())
     assert not any(p.requires_grad for p in decoder.parameters())
+    shipped_d = torch.load(SHIPPED_DISCRIMINATOR, weights_only=True)["params"]
+    discriminator = module.losses["gan"].discriminator.state_dict()
+    assert all(torch.equal(v, shipped_d[k]) for k, v in discriminator.items())
+    # the W+ head starts at the prior's mean W: every one of its codes is the same mean vector
+    bias = module.generator.final_linear.bias.view(module.generator.num_latent, -1)
+    mean_w = decoder.style_mlp(torch.randn(4096, cfg.model.num_style_feat)).mean(0)
+    assert torch.allclose(bias, mean_w.expand_as(bias), atol=0.05) and bias.std(0).max() < 1e-6
+
+
+def test_prior_discriminator_export_starts_a_restoration_run(tmp_path):
+    from gpen.cli.export import main as export_main
+
+    prior_run = tmp_path / "prior"
+    train_script().train(compose_train(*TINY_PRIOR, f"paths.run_dir={prior_run}"))
+    ckpt = prior_run / "checkpoints" / "last.ckpt"
+    prior, disc = tmp_path / "prior.pth", tmp_path / "prior_d.pth"
+    assert export_main([str(ckpt), "-o", str(prior), "--discriminator", str(disc)]) == 0
+    assert export_main([str(ckpt), "-o", str(prior), "--discriminator", str(disc)]) == 2  # no silent replace
+    cfg = compose_train("scale=tiny", f"stylegan2_prior_file={prior}", f"prior_discriminator_file={disc}",
+                        "model.latent_start=mean", f"paths.run_dir={tmp_path / 'run'}")
+    module = build_module(cfg)
+    assert load_pretrained(module, cfg.pretrained, cfg.model.latent_start) == []
+    trained = torch.load(ckpt, weights_only=False)["state_dict"]
+    for key, value in module.losses["gan"].discriminator.state_dict().items():
+        assert torch.equal(value, trained[f"losses.gan.discriminator.{key}"]), key
+    # a discriminator of another size: one error naming the file, the key and the setting to change
+    wrong = compose_train("scale=tiny", f"stylegan2_prior_file={prior}", f"prior_discriminator_file={disc}",
+                          "loss.terms.gan.discriminator.narrow=0.125", f"paths.run_dir={tmp_path / 'run2'}")
+    with pytest.raises(CheckpointMismatchError, match="prior_discriminator_file=null") as error:
+        load_pretrained(build_module(wrong), wrong.pretrained)
+    assert str(disc) in str(error.value) and "conv_body" in str(error.value)
+    # the generator file is not a discriminator file
+    with pytest.raises(CheckpointMismatchError, match="--discriminator"):
+        load_pretrained(build_module(cfg), {**cfg.pretrained, "discriminator": str(prior)})
+
+
+def test_latent_start_mean_is_a_note_for_gpen_and_checked(tmp_path):
+    cfg = compose_train("experiment=gpen_bfr", "scale=tiny", f"paths.run_dir={tmp_path}")
+    notes = load_pretrained(build_module(cfg), cfg.pretrained, "mean")
+    assert any("latent_start=mean does not apply" in note for note in notes)
+    with pytest.raises(Exception, match="model.latent_start"):
+        load_pretrained(build_module(cfg), cfg.pretrained, "average")
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

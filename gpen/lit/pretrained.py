@@ -1,7 +1,8 @@
 """Start-up loading of pretrained networks for training (experiments/pretrained_models/README.md).
 
 `pretrained.generator` (fine-tune from an official or own GFP-GAN checkpoint), `pretrained.stylegan2_prior`
-(the StyleGAN2 face prior), `pretrained.vgg19` (perceptual loss) and `pretrained.arcface` (identity loss)
+(the StyleGAN2 face prior), `pretrained.discriminator` (the global discriminator trained with that prior),
+`pretrained.vgg19` (perceptual loss) and `pretrained.arcface` (identity loss)
 are each a file name (looked up in experiments/pretrained_models/) or a path, or null for a random
 initialisation. A configured file that is missing stops the run before training with one
 `MissingWeightsError` naming the file and the key. Files are loaded only for the terms that exist (a
@@ -17,6 +18,7 @@ from gpen.losses.identity import IdentityLoss
 from gpen.losses.perceptual import PerceptualLoss
 from gpen.models import loading
 from gpen.utils.pretrained import MissingWeightsError, resolve_weights
+from gpen.utils.validation import check_choice
 
 
 def _terms(module: GANModule, kind: type) -> list:
@@ -38,8 +40,43 @@ def load_generator_weights(module: GANModule, path: str) -> None:
     loading.load_strict(module.generator, state, file, hint=hint)
 
 
-def load_pretrained(module: GANModule, cfg: Mapping[str, str | None]) -> list[str]:
+def load_discriminator_weights(module: GANModule, path: str) -> str | None:
+    """Start the global discriminator from a trained one (`params`, as `gpen-export --discriminator`
+    writes it: the prior run's). Returns a note when the run has no global GAN term to start."""
+    term = dict(module.losses).get("gan")
+    if term is None or not hasattr(term, "discriminator"):
+        return f"pretrained.discriminator={path} not used: this run has no global GAN term (loss.terms.gan)"
+    file = resolve_weights(path, what="StyleGAN2 discriminator (gpen-export --discriminator)",
+                           config_key="pretrained.discriminator", disable_hint="prior_discriminator_file=null")
+    checkpoint = loading.read_checkpoint(file)
+    state = checkpoint.get("params") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise loading.CheckpointMismatchError(
+            f"{file} is not a discriminator file (no `params` weights); write one with "
+            "`gpen-export <prior run>/checkpoints/last.ckpt -o prior.pth --discriminator prior_discriminator.pth`")
+    loading.load_strict(term.discriminator, state, file, hint=(
+        "Its size differs from loss.terms.gan.discriminator (out_size = data.out_size, channel_multiplier, "
+        "narrow): use the discriminator of a prior run at this size, or prior_discriminator_file=null."))
+    return None
+
+
+def start_latent(module: GANModule, latent_start: str) -> str | None:
+    """model.latent_start=mean: the W+ head starts at the prior's mean W (GFP-GAN generators)."""
+    check_choice("model.latent_start", latent_start, ("random", "mean"))
+    if latent_start == "random":
+        return None
+    if not hasattr(module.generator, "start_latent_at_mean"):
+        return (f"model.latent_start=mean does not apply to {type(module.generator).__name__} (no W+ head): "
+                "its latent head starts at random")
+    module.generator.start_latent_at_mean()
+    return None
+
+
+def load_pretrained(module: GANModule, cfg: Mapping[str, str | None], latent_start: str = "random") -> list[str]:
     """Load every configured file; return one note per network that stays randomly initialised.
+
+    `latent_start` (model.latent_start): "mean" starts a GFP-GAN generator's W+ head at the loaded
+    prior's mean W (not when a whole generator is fine-tuned).
 
     Every missing file is reported at once, in one `MissingWeightsError`, before anything is trained.
     """
@@ -58,7 +95,15 @@ def load_pretrained(module: GANModule, cfg: Mapping[str, str | None]) -> list[st
              config_key="pretrained.stylegan2_prior")
     else:
         notes.append("generator: StyleGAN2 prior is randomly initialised (pretrained.stylegan2_prior is null)")
+    if not cfg.get("generator") and (note := start_latent(module, latent_start)):
+        notes.append(note)
     module.ema.reset(module.generator_ema, module.generator)
+    if cfg.get("discriminator"):
+        try:
+            if note := load_discriminator_weights(module, cfg["discriminator"]):
+                notes.append(note)
+        except MissingWeightsError as error:
+            missing.append(str(error))
     for term in _terms(module, PerceptualLoss):
         if cfg.get("vgg19"):
             load(loading.load_vgg19, term.extractor, cfg["vgg19"], config_key="pretrained.vgg19")

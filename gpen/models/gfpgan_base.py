@@ -84,6 +84,20 @@ class GFPGANBase(nn.Module):
             code = code.view(code.shape[0], -1, self.num_style_feat)  # (B, L, F)
         return self.stylegan_decoder.styles_to_wplus([code], input_is_latent=self.input_is_latent)
 
+    @torch.no_grad()
+    def start_latent_at_mean(self, num_samples: int = 4096, seed: int = 0) -> None:
+        """Initialise the latent head so that every W+ code starts at the prior's mean W (the face the
+        prior draws on average) instead of a random point: the bias of `final_linear` becomes the mean
+        of `num_samples` mapped z, its weight is kept. Call after the prior is loaded. A training-start
+        choice for short runs (docs/training.md), not part of the paper's recipe."""
+        if not self.input_is_latent:
+            raise ValueError("start_latent_at_mean needs input_is_latent=True (the code is W, not z)")
+        generator = torch.Generator().manual_seed(seed)
+        z = torch.randn(num_samples, self.num_style_feat, generator=generator)
+        mean_w = self.stylegan_decoder.style_mlp(z.to(self.final_linear.weight)).mean(0)  # (F,)
+        copies = self.final_linear.bias.numel() // self.num_style_feat  # num_latent (W+) or 1
+        self.final_linear.bias.copy_(mean_w.repeat(copies) / self.final_linear.lr_mul)
+
     def decode(self, latent: torch.Tensor, conditions: Sequence[tuple[torch.Tensor, torch.Tensor]],
                randomize_noise: bool | None = None) -> torch.Tensor:
         """W+ (B, L, F) + SFT conditions -> restored image (B, 3, S, S); no conditions = the prior alone."""
