@@ -65,3 +65,22 @@ def test_texture_measures_run_through_the_metric_api_with_the_input_as_grain_ref
     assert table.get("ours", "Grain") > 0.1  # against the blurred input: not the same grain
     details = table.metadata["metric_details"]["ours"]
     assert details["Grain"]["reference"] == "input" and details["HF ratio"]["band_cycles_per_pixel"] == [0.25, 0.5]
+
+
+def test_grain_binned_std_matches_per_bin_std():
+    """The scattered per-bin std equals torch.std over each bin's pixels; sparse bins are nan."""
+    generator = torch.Generator().manual_seed(3)
+    residual = torch.randn(2, 1, 24, 24, generator=generator, dtype=torch.float64) * 5
+    bins = torch.randint(0, 4, (2, 1, 24, 24), generator=generator)
+    bins[1][bins[1] == 3] = 2  # image 1 has no pixel in bin 3
+    inside = torch.rand(2, 1, 24, 24, generator=generator) > 0.3
+    grain = GrainFidelity(bins=4, min_pixels=16)
+    got = grain.binned_std(residual, bins, inside)
+    for i in range(2):
+        for b in range(4):
+            values = residual[i, 0][(bins[i, 0] == b) & inside[i, 0]]
+            if values.numel() >= 16:
+                assert torch.allclose(got[i, b], values.std(correction=0), atol=1e-9), (i, b)
+            else:
+                assert got[i, b].isnan(), (i, b)
+    assert got[1, 3].isnan() and not got[0, 3].isnan()

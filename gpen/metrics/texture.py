@@ -78,6 +78,7 @@ class TextureMeasure(PerImageMetric):
             check_choice("metrics.<texture>.region", region, REGION_NAMES)
         self.region = region
         self.name = self.base_name if region is None else f"{self.base_name} ({region})"
+        self._masks: dict[tuple, torch.Tensor] = {}
 
     def window(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) weights: a Hann window on the whole face, the soft region mask otherwise."""
@@ -86,8 +87,11 @@ class TextureMeasure(PerImageMetric):
             return hann_window(h, w, images.dtype, images.device).expand(b, 1, h, w)
         if h != w:
             raise ValueError(f"{self.name}: region masks need square aligned faces, got {h}x{w}")
-        masks = template_masks(h, batch=b, device=images.device)
-        return masks[:, REGION_IDS[self.region]:REGION_IDS[self.region] + 1].to(images.dtype)
+        key = (h, images.device, images.dtype)
+        if key not in self._masks:  # one soft mask per size: the template does not depend on the image
+            masks = template_masks(h, batch=1, device=images.device)
+            self._masks[key] = masks[:, REGION_IDS[self.region]:REGION_IDS[self.region] + 1].to(images.dtype)
+        return self._masks[key].expand(b, 1, h, w)
 
     @torch.no_grad()
     def update(self, restored: torch.Tensor, reference: torch.Tensor | None = None) -> None:
@@ -170,13 +174,15 @@ class GrainFidelity(TextureMeasure):
 
     def binned_std(self, residual: torch.Tensor, bins: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
         """(B, bins) std of the residual per luminance bin (nan where a bin has too few pixels)."""
-        out = torch.full((residual.shape[0], self.bins), math.nan, dtype=residual.dtype, device=residual.device)
-        for b in range(self.bins):
-            for i in range(residual.shape[0]):
-                values = residual[i, 0][(bins[i, 0] == b) & inside[i, 0]]
-                if values.numel() >= self.min_pixels:
-                    out[i, b] = values.std(correction=0)
-        return out
+        ids = bins.flatten(1)  # (B, N): every image's pixels scattered into its bins at once
+        keep = inside.flatten(1).to(torch.float64)
+        values = residual.flatten(1).to(torch.float64) * keep
+        sums = [torch.zeros(ids.shape[0], self.bins, dtype=torch.float64, device=ids.device).scatter_add_(1, ids, x)
+                for x in (keep, values, values * values)]
+        count, total, squares = sums
+        mean = total / count.clamp_min(1)
+        std = (squares / count.clamp_min(1) - mean * mean).clamp_min(0).sqrt()  # population std (correction 0)
+        return torch.where(count >= self.min_pixels, std, math.nan).to(residual.dtype)
 
     def spectrum_slope(self, residual: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
         """(B,) slope of log power vs log frequency of the residual over 0.05-0.5 cycles/pixel."""
