@@ -45,8 +45,13 @@ from gpen.utils.machine import describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT_ROW, PLAIN_ROW = "Input", "feed-forward"
-TO_INPUT, TO_PLAIN = "|out − input|", "|out − feed-forward|"
+TO_INPUT, TO_PLAIN = "L1 to input", "L1 to feed-forward"  # mean |a − b|, 0-255
 LOW_PASS = "PSNR (low-pass)"
+LEGEND = ("One knob at a time around the restore preset of the test set's scenario (its value in bold). "
+          f"{LOW_PASS}: PSNR against the GT after a Gaussian blur of grain_sigma px on both (the face, grain "
+          f"aside); {TO_INPUT} / {TO_PLAIN}: mean absolute difference (0-255) to the input and to the plain "
+          "restore=default output. Texture measures: HF ratio 0 = the GT's high-frequency power, Grain 0 = "
+          "the input's grain kept (docs/evaluation.md).")
 FIGURE_METRICS = ("PSNR", LOW_PASS, "SSIM", "HF ratio (skin)", "Grain", "Grain (skin)", TO_INPUT)
 
 
@@ -340,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         (folder / "study.md").write_text(texts[-1])
         print(texts[-1], flush=True)
     figure = plot_studies(studies, args.output / "texture_study.png")
-    header = (f"checkpoint: {args.checkpoint}; machine: {describe_machine(torch.device('cpu'))}, "
-              f"{args.threads} thread(s); {time.perf_counter() - start:.0f} s\n")
+    header = (f"checkpoint: {args.checkpoint}; machine: {describe_machine(torch.device('cpu'))}; "
+              f"{time.perf_counter() - start:.0f} s\n\n{LEGEND}\n")
     (args.output / "texture_study.md").write_text(header + "\n" + "\n".join(texts))
     print(header + f"figure: {figure}")
     return 0
