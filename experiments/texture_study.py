@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hydra
 import torch
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
@@ -194,41 +195,53 @@ def low_pass_psnr(folder: Path, gt: Path, sigma: float) -> float:
 
 
 # ------------------------------------------------------------------------------------------- the study
-def run_study(generator: torch.nn.Module, testset: Path, base: RestoreSettings, out_dir: Path,
-              metrics_cfg: dict, levers: Sequence[Lever] = LEVERS, batch_size: int = 16,
-              name: str | None = None, progress: bool = False) -> Study:
-    """Restore `testset` (a synthetic paired set) for every lever value around `base` and score it."""
-    start = time.perf_counter()
-    generator = generator.eval()
+def restore_all(generator: torch.nn.Module, testset: Path, settings: Sequence[RestoreSettings], out_dir: Path,
+                batch_size: int, device: torch.device) -> dict[str, Path]:
+    """Each distinct setting restored once into out_dir/setting_NN; settings key (JSON) -> folder."""
     names, inputs, regions = load_testset(testset)
-    plain = RestoreSettings()
-    settings = {_key(plain): plain}
-    sweep = sweep_settings(base, levers)
-    for _, _, s in sweep:
-        settings.setdefault(_key(s), s)
-    folders = {}
-    for index, (key, s) in enumerate(settings.items()):
-        folders[key] = restore_into(generator, names, inputs, regions, s, out_dir / "restored" / f"setting_{index:02d}",
-                                    batch_size)
-    plain_dir, gt, lq = folders[_key(plain)], testset / "gt", testset / "lq"
+    inputs, regions = inputs.to(device), regions.to(device)
+    distinct = {}
+    for s in settings:
+        distinct.setdefault(_key(s), s)
+    return {key: restore_into(generator, names, inputs, regions, s, out_dir / f"setting_{index:02d}", batch_size)
+            for index, (key, s) in enumerate(distinct.items())}
+
+
+def score_all(folders: dict[str, Path], testset: Path, plain_dir: Path, metrics_cfg: dict, sigma: float,
+              batch_size: int, device: torch.device, progress: bool) -> ResultsTable:
+    """evaluate.py's metrics on every folder and the inputs (row = folder name), plus the study's own columns."""
+    gt, lq = testset / "gt", testset / "lq"
     rows = {INPUT_ROW: ImagePairs(lq, gt), **{folder.name: ImagePairs(folder, gt) for folder in folders.values()}}
     input_rows = {folder.name: ImagePairs(folder, lq) for folder in folders.values()}
     specs = [spec for key, spec in metrics_cfg.items() if key not in PRESET_KEYS and spec is not None]
-    import hydra
-
     metrics = [hydra.utils.instantiate(spec) for spec in specs]
     table = ResultsTable([m.name for m in metrics], {row: {} for row in rows},
                          {"testset": str(testset), "settings": {f.name: json.loads(k) for k, f in folders.items()}})
-    table = evaluate_rows(rows, metrics, "cpu", batch_size, progress=progress, table=table, input_rows=input_rows)
+    table = evaluate_rows(rows, metrics, device, batch_size, progress=progress, table=table, input_rows=input_rows)
     for row, data in rows.items():
-        table.set(row, LOW_PASS, low_pass_psnr(data.folder, gt, base.grain_sigma))
+        table.set(row, LOW_PASS, low_pass_psnr(data.folder, gt, sigma))
     for folder in folders.values():
         table.set(folder.name, TO_INPUT, mean_abs_distance(folder, lq))
         table.set(folder.name, TO_PLAIN, mean_abs_distance(folder, plain_dir))
+    return table
+
+
+def run_study(generator: torch.nn.Module, testset: Path, base: RestoreSettings, out_dir: Path,
+              metrics_cfg: dict, levers: Sequence[Lever] = LEVERS, batch_size: int = 16,
+              name: str | None = None, progress: bool = False, device: torch.device | str = "cpu") -> Study:
+    """Restore `testset` (a synthetic paired set) for every lever value around `base` and score it;
+    evaluate.py's results files go to `out_dir`, the restored faces to out_dir/restored/."""
+    start, device = time.perf_counter(), torch.device(device)
+    generator = generator.to(device).eval()
+    plain, sweep = RestoreSettings(), sweep_settings(base, levers)
+    folders = restore_all(generator, testset, [plain, *(s for _, _, s in sweep)], out_dir / "restored",
+                          batch_size, device)
+    table = score_all(folders, testset, folders[_key(plain)], metrics_cfg, base.grain_sigma, batch_size, device,
+                      progress)
     table.write(out_dir)
     study = Study(name or testset.name, list(table.metrics), base, left_out=table.metadata.get("left_out_metrics", {}))
     study.rows.append(StudyRow(INPUT_ROW, "", False, table.rows[INPUT_ROW]))
-    study.rows.append(StudyRow(PLAIN_ROW, "restore=default", False, table.rows[plain_dir.name]))
+    study.rows.append(StudyRow(PLAIN_ROW, "restore=default", False, table.rows[folders[_key(plain)].name]))
     for lever, value, s in sweep:
         study.rows.append(StudyRow(lever, value, _key(s) == _key(base), table.rows[folders[_key(s)].name]))
     study.seconds = time.perf_counter() - start
@@ -320,6 +333,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--metrics", default="default", help="metrics preset in configs/metrics/")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1")
     return parser.parse_args(argv)
 
 
@@ -331,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.output.exists() and any(args.output.iterdir()):
         raise SystemExit(f"error: --output {args.output} is not empty; give a new folder")
     generator = load_generator(args.checkpoint)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     size = args.size or generator.out_size
     if size != generator.out_size:
         raise SystemExit(f"error: --size {size} differs from the generator's out_size {generator.out_size}")
@@ -340,12 +355,13 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.output / preset
         testset = make_testset(folder / "testset", preset, args.faces, size, args.seed)
         studies[preset] = run_study(generator, testset, restore_preset(preset), folder, metrics_config(args.metrics),
-                                    batch_size=args.batch_size, name=f"{preset}: {args.faces} faces, {size} px")
+                                    batch_size=args.batch_size, name=f"{preset}: {args.faces} faces, {size} px",
+                                    device=device)
         texts.append(study_markdown(studies[preset], preset))
         (folder / "study.md").write_text(texts[-1])
         print(texts[-1], flush=True)
     figure = plot_studies(studies, args.output / "texture_study.png")
-    header = (f"checkpoint: {args.checkpoint}; machine: {describe_machine(torch.device('cpu'))}; "
+    header = (f"checkpoint: {args.checkpoint}; machine: {describe_machine(device)}; "
               f"{time.perf_counter() - start:.0f} s\n\n{LEGEND}\n")
     (args.output / "texture_study.md").write_text(header + "\n" + "\n".join(texts))
     print(header + f"figure: {figure}")
