@@ -25,6 +25,7 @@ TINY = [
     "trainer.accelerator=cpu", "~callbacks.progress_bar", "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false", "trainer.max_time=null", "trainer.limit_val_batches=0",
     "stylegan2_prior_file=null",  # the shipped 64 px prior does not fit the tiny generator
+    "prior_discriminator_file=null",  # nor its discriminator the tiny one
     "trainer.log_every_n_steps=1",
 ]
 

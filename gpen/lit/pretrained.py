@@ -98,12 +98,15 @@ def load_pretrained(module: GANModule, cfg: Mapping[str, str | None], latent_sta
     if not cfg.get("generator") and (note := start_latent(module, latent_start)):
         notes.append(note)
     module.ema.reset(module.generator_ema, module.generator)
+    mismatch = None  # a discriminator file that does not fit: reported after the missing files
     if cfg.get("discriminator"):
         try:
             if note := load_discriminator_weights(module, cfg["discriminator"]):
                 notes.append(note)
         except MissingWeightsError as error:
             missing.append(str(error))
+        except loading.CheckpointMismatchError as error:
+            mismatch = error
     for term in _terms(module, PerceptualLoss):
         if cfg.get("vgg19"):
             load(loading.load_vgg19, term.extractor, cfg["vgg19"], config_key="pretrained.vgg19")
@@ -118,4 +121,6 @@ def load_pretrained(module: GANModule, cfg: Mapping[str, str | None], latent_sta
         raise MissingWeightsError(missing[0])
     if missing:
         raise MissingWeightsError(f"{len(missing)} pretrained files are missing:\n" + "\n".join(missing))
+    if mismatch is not None:
+        raise mismatch
     return notes
