@@ -8,6 +8,7 @@ from gpen.data.synthetic import render_face
 from gpen.metrics.texture import GrainFidelity
 from gpen.models.gfpgan_clean import GFPGANv1Clean
 from gpen.models.gfpgan_v1 import GFPGANv1
+from gpen.models.gpen import GPENGenerator
 from gpen.restore import RestoreSettings, restore_aligned, texture_controls
 from gpen.restore.blend import keep_grain, region_blend, weight_map
 from gpen.restore.filters import gaussian_blur, high_pass
@@ -20,6 +21,12 @@ TINY = {"out_size": 32, "num_style_feat": 32, "narrow": 0.125, "channel_multipli
 
 def _generator(cls):
     torch.manual_seed(0)
+    if cls is GPENGenerator:  # GPEN: a single w through its mapping MLP; encoder maps as noise
+        generator = GPENGenerator(out_size=32, style_dim=32, n_mlp=1, channel_multiplier=1, narrow=0.125).eval()
+        for module in generator.modules():  # the concatenated maps start at strength 0: give them weight
+            if type(module).__name__ == "NoiseConcat":
+                module.weight.data.fill_(0.5)
+        return generator
     return cls(**TINY).eval()
 
 
@@ -28,7 +35,7 @@ def _faces(n=2, size=32):
     return torch.stack(images).float() * 2 - 1
 
 
-@pytest.mark.parametrize("cls", [GFPGANv1Clean, GFPGANv1])
+@pytest.mark.parametrize("cls", [GFPGANv1Clean, GFPGANv1, GPENGenerator])
 def test_zero_steps_is_bitwise_the_feed_forward_model(cls):
     generator, faces = _generator(cls), _faces()
     with torch.no_grad():
@@ -38,7 +45,7 @@ def test_zero_steps_is_bitwise_the_feed_forward_model(cls):
     assert refined.shape == expected.shape and not torch.equal(refined, expected)
 
 
-@pytest.mark.parametrize("cls", [GFPGANv1Clean, GFPGANv1])
+@pytest.mark.parametrize("cls", [GFPGANv1Clean, GFPGANv1, GPENGenerator])
 def test_refinement_reduces_the_data_term(cls):
     generator, faces = _generator(cls), _faces()
     latent, decode = encode_for_refinement(generator, faces)
