@@ -92,9 +92,10 @@ class GFPGANBase(nn.Module):
         choice for short runs (docs/training.md), not part of the paper's recipe."""
         if not self.input_is_latent:
             raise ValueError("start_latent_at_mean needs input_is_latent=True (the code is W, not z)")
-        generator = torch.Generator().manual_seed(seed)
-        z = torch.randn(num_samples, self.num_style_feat, generator=generator)
-        mean_w = self.stylegan_decoder.style_mlp(z.to(self.final_linear.weight)).mean(0)  # (F,)
+        device = self.final_linear.weight.device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # caller's RNG untouched
+            torch.manual_seed(seed)
+            mean_w = self.stylegan_decoder.mean_latent(num_samples)[0]  # (F,), as restore's mean start
         copies = self.final_linear.bias.numel() // self.num_style_feat  # num_latent (W+) or 1
         self.final_linear.bias.copy_(mean_w.repeat(copies) / self.final_linear.lr_mul)
 
